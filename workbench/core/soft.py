@@ -1,0 +1,149 @@
+"""The soft interpretation (TerpreT's forward marginals): every value is a batch of marginals.
+
+Holes are ``softmax(logits / temperature)`` with one row of logits per restart, so a forward pass
+runs ``R`` restarts at once: values are ``(R, B, K)`` tensors (``R`` or ``B`` may be 1). A neural
+function's softmax output is the marginal of its value; called on ``cells[pos]`` it runs once on
+every cell (cached for the whole execution) and mixes the outputs by ``pos``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+
+from .domains import Domain
+from .errors import DomainError, SketchError
+from .neural import NeuralFunction
+from .runtime import Handler, Message
+from .values import TensorRef, Value
+
+NetForward = Callable[[NeuralFunction, torch.Tensor], torch.Tensor]  # x (B, *shape) -> logits (R|1, B, K)
+
+
+def shared_forward(nf: NeuralFunction, x: torch.Tensor) -> torch.Tensor:
+    """Run the function's own module (shared by all restarts): logits ``(1, B, K)``."""
+    return nf.module(x).unsqueeze(0)
+
+
+class SoftInterpreter(Handler):
+    """Evaluate a sketch on marginals.
+
+    ``holes`` maps hole names to logits ``(R, K)``; ``net_forward`` computes logits for a neural
+    function (default: its own module; training installs per-restart copies); ``temperature``
+    divides hole logits.
+    """
+
+    def __init__(self, holes: Mapping[str, torch.Tensor], *, net_forward: NetForward = shared_forward,
+                 temperature: float = 1.0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 strict: bool = True):
+        self.holes = holes
+        self.net_forward = net_forward
+        self.temperature = temperature
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.strict = strict
+        self._net_cache: dict[tuple[int, int], torch.Tensor] = {}
+        self.neural_used: dict[str, NeuralFunction] = {}
+        self.holes_seen: dict[str, Domain] = {}
+
+    # -- primitives ---------------------------------------------------------------------------
+    def process(self, msg: Message) -> None:
+        getattr(self, "_" + msg.kind)(msg)
+
+    def _hole(self, msg: Message) -> None:
+        (domain,) = msg.args
+        self.holes_seen[msg.name] = domain
+        logits = self.holes.get(msg.name)
+        if logits is None:
+            if self.strict:
+                raise SketchError(f"hole '{msg.name}' has no parameters", site=msg.name,
+                                  hint="holes must be the same in every execution; re-run hole discovery")
+            logits = torch.zeros(1, domain.size, dtype=self.dtype, device=self.device)
+        if logits.shape[-1] != domain.size:
+            raise DomainError(f"hole '{msg.name}' has {logits.shape[-1]} logits but domain {domain!r}", site=msg.name)
+        msg.value = Value(self.hole_probs(logits).unsqueeze(1), domain, msg.name)
+
+    def hole_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits / self.temperature, dim=-1)
+
+    def _const(self, msg: Message) -> None:
+        domain, value = msg.args
+        p = torch.zeros(1, 1, domain.size, dtype=self.dtype, device=self.device)
+        p[..., value] = 1.0
+        msg.value = Value(p, domain, msg.name)
+
+    def _input(self, msg: Message) -> None:  # a finite-domain input: int tensor (B,) -> one-hot
+        domain, ints = msg.args
+        p = torch.nn.functional.one_hot(ints.to(self.device).long(), domain.size).to(self.dtype).unsqueeze(0)
+        msg.value = Value(p, domain, msg.name)
+
+    def _fn(self, msg: Message) -> None:
+        f, *args = msg.args
+        msg.value = Value(f.soft(*(a.probs for a in args)), f.output, msg.name)
+
+    def _cast(self, msg: Message) -> None:
+        v, domain = msg.args
+        k, n = v.domain.size, domain.size
+        p = v.probs
+        p = torch.nn.functional.pad(p, (0, n - k)) if n >= k else p[..., :n]
+        msg.value = Value(p, domain, msg.name)
+
+    def _choose(self, msg: Message) -> None:
+        sel, alts = msg.args
+        vals = [a() if callable(a) else a for a in alts]
+        _check_alternatives(msg.name, sel, vals)
+        w = sel.probs
+        out = sum(w[..., i:i + 1] * v.probs for i, v in enumerate(vals))
+        msg.value = Value(out, vals[0].domain, msg.name)
+
+    def _let(self, msg: Message) -> None:
+        (v,) = msg.args
+        msg.value = Value(v.probs, v.domain, msg.name)
+
+    def _neural(self, msg: Message) -> None:
+        nf, x = msg.args
+        self.neural_used[nf.name] = nf
+        if isinstance(x, TensorRef):
+            probs = self.net_probs(nf, x.tensor, site=msg.name)
+        else:
+            cells = x.cells.tensor  # (B, N, *shape)
+            key = (id(nf), id(cells))
+            if key not in self._net_cache:
+                b, n = cells.shape[:2]
+                flat = self.net_probs(nf, cells.reshape(b * n, *cells.shape[2:]), site=msg.name)
+                self._net_cache[key] = flat.reshape(flat.shape[0], b, n, -1)
+            per_cell = self._net_cache[key]  # (R, B, N, K)
+            probs = torch.einsum("rbn,rbnk->rbk", *_mix_broadcast(x.pos.probs, per_cell))
+        msg.value = Value(probs, nf.output, msg.name)
+
+    def net_probs(self, nf: NeuralFunction, x: torch.Tensor, *, site: str) -> torch.Tensor:
+        p = next(nf.module.parameters(), None)
+        x = x.to(device=self.device, dtype=p.dtype if p is not None and x.is_floating_point() else x.dtype)
+        logits = self.net_forward(nf, x).to(self.dtype)
+        if logits.dim() != 3 or logits.shape[-1] != nf.output.size:
+            nf.check_logits(logits.reshape(-1, logits.shape[-1]) if logits.dim() == 3 else logits, site=site)
+        return torch.softmax(logits, dim=-1)
+
+
+def _mix_broadcast(pos: torch.Tensor, per_cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r = max(pos.shape[0], per_cell.shape[0])
+    b = max(pos.shape[1], per_cell.shape[1])
+    return pos.expand(r, b, pos.shape[-1]), per_cell.expand(r, b, *per_cell.shape[2:])
+
+
+def _check_alternatives(site: str, sel, vals: list) -> None:
+    if not vals:
+        raise SketchError("choose() needs at least one alternative", site=site)
+    if sel.domain.size != len(vals):
+        raise DomainError(
+            f"selector '{sel.name}' has domain {sel.domain!r} but there are {len(vals)} alternatives",
+            site=site, hint=f"give exactly {sel.domain.size} alternatives, one per value of the selector",
+        )
+    d = vals[0].domain
+    for i, v in enumerate(vals):
+        if getattr(v, "domain", None) != d:
+            raise DomainError(
+                f"alternative {i} has domain {getattr(v, 'domain', type(v).__name__)!r} but alternative 0 has {d!r}",
+                site=site, hint=f"cast the alternatives to one domain with wb.cast(value, {d.name})",
+            )

@@ -1,0 +1,89 @@
+"""The trace interpretation: a soft run that records every site's distribution under its name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .domains import Domain
+from .runtime import Handler, Message
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    """One site of a traced execution: ``probs`` is ``(R, B, K)`` (detached)."""
+
+    index: int
+    name: str
+    kind: str
+    domain: Domain
+    probs: torch.Tensor
+    reads: str | None = None  # for neural sites: the input expression (e.g. "grid[pos]")
+
+    def marginal(self, restart: int = 0, example: int = 0) -> torch.Tensor:
+        r = min(restart, self.probs.shape[0] - 1)
+        b = min(example, self.probs.shape[1] - 1)
+        return self.probs[r, b]
+
+
+class Trace:
+    """Every site of one execution, in execution order, keyed by its stable name."""
+
+    def __init__(self, records: list[SiteRecord], outputs: dict[str, Any], inputs: dict[str, Any]):
+        self.records = records
+        self.outputs = outputs
+        self.inputs = inputs
+        self._by_name = {r.name: r for r in records}
+
+    def __getitem__(self, name: str) -> SiteRecord:
+        if name not in self._by_name:
+            from .errors import SketchError
+
+            raise SketchError(f"no site named '{name}' in this trace", hint=f"sites: {list(self._by_name)[:20]} ...")
+        return self._by_name[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def names(self, kind: str | None = None) -> list[str]:
+        return [r.name for r in self.records if kind is None or r.kind == kind]
+
+    def to_dict(self, restart: int = 0, example: int = 0) -> dict[str, Any]:
+        """Plain data (JSON-ready) for one restart and example."""
+        return {
+            "sites": [
+                {"name": r.name, "kind": r.kind, "domain": r.domain.name, "size": r.domain.size,
+                 "labels": list(r.domain.labels) if r.domain.labels else None,
+                 "probs": [float(x) for x in r.marginal(restart, example)], "reads": r.reads}
+                for r in self.records
+            ]
+        }
+
+    def __repr__(self) -> str:
+        return f"<Trace: {len(self.records)} sites>"
+
+
+class TraceRecorder(Handler):
+    """Wraps an interpreter and records the value of every site it evaluates."""
+
+    def __init__(self, kinds: tuple[str, ...] = ("hole", "fn", "neural", "choose", "let", "cast", "input", "const")):
+        self.kinds = kinds
+        self.records: list[SiteRecord] = []
+
+    def postprocess(self, msg: Message) -> None:
+        v = msg.value
+        if msg.kind not in self.kinds or not hasattr(v, "probs"):
+            return
+        reads = None
+        if msg.kind == "neural":
+            x = msg.args[1]
+            reads = f"{x.cells.expr}[{x.pos.name}]" if hasattr(x, "pos") else x.expr
+        self.records.append(SiteRecord(len(self.records), msg.name, msg.kind, v.domain, v.probs.detach(), reads))

@@ -1,0 +1,1 @@
+"""Tasks of the paper: a sketch plus its data builder each."""

@@ -1,0 +1,61 @@
+"""ADD2x2 (Gaunt et al. 2017): a 2x2 grid of digit images, output the sum of one row or column.
+
+The paper's straight-line sketch: a read head starts on the top-left cell; up to four lines, each
+executing one instruction chosen by a hole (NOOP; MOVE_NORTH/EAST/SOUTH/WEST: move if possible,
+then classify the cell under the head with the digit net; ADD(reg, reg)), each writing its own
+immutable register; a final hole picks the register to return.
+"""
+
+from __future__ import annotations
+
+from ..core import Domain, Grid, Image28, NeuralFunction, add, cast, choose, const, hole, let
+from ..core.functions import FiniteFunction
+
+Digit = Domain("Digit", 10)
+Value19 = Domain("Int19", 19)  # registers hold 0..18 (sums of two digits)
+Pos = Domain("Pos2x2", 4)  # flat head position r*2+c
+INSTRUCTIONS = ("NOOP", "MOVE_NORTH", "MOVE_EAST", "MOVE_SOUTH", "MOVE_WEST", "ADD")
+Instr = Domain.enum("Instr", INSTRUCTIONS)
+LINES = 4
+GRID = Grid(Image28, 2, 2)
+
+
+def _move(dr: int, dc: int, name: str) -> FiniteFunction:
+    def step(p: int) -> int:
+        r, c = divmod(p, 2)
+        r2, c2 = r + dr, c + dc
+        return r2 * 2 + c2 if 0 <= r2 < 2 and 0 <= c2 < 2 else p  # move if possible
+
+    return FiniteFunction(name, step, inputs=(Pos,), output=Pos)
+
+
+MOVES = (_move(-1, 0, "move_north"), _move(0, 1, "move_east"), _move(1, 0, "move_south"), _move(0, -1, "move_west"))
+ADD = add(Value19, Value19, Value19, name="add", overflow="drop")
+Reg = [Domain(f"Reg{i}", i) for i in range(1, LINES + 1)]  # line i may read registers 0..i-1
+
+
+def make_sketch(digit: NeuralFunction, *, lines: int = LINES):
+    """The ADD2x2 sketch over a given digit net (any ``Image28x28 -> Digit[10]`` function)."""
+    from ..core import sketch
+
+    @sketch(inputs={"grid": GRID}, output=Value19, name="add2x2")
+    def add2x2(grid):
+        pos = const(Pos, 0, name="pos@0")
+        regs = []
+        for i in range(lines):
+            instr = hole(f"line{i}.instr", Instr)
+            moved = [m(pos, name=f"line{i}.{m.name}") for m in MOVES]
+            reads = [cast(digit(grid[p], name=f"line{i}.read_{m.name[5]}"), Value19, name=f"line{i}.val_{m.name[5]}")
+                     for p, m in zip(moved, MOVES)]
+            if regs:
+                a = choose(hole(f"line{i}.a", Reg[i - 1]), regs, name=f"line{i}.arg_a")
+                b = choose(hole(f"line{i}.b", Reg[i - 1]), regs, name=f"line{i}.arg_b")
+                summed = ADD(a, b, name=f"line{i}.sum")
+            else:
+                summed = const(Value19, 0, name=f"line{i}.sum")  # ADD with no registers yet: 0
+            zero = const(Value19, 0, name=f"line{i}.zero")
+            regs.append(let(f"R{i}", choose(instr, [zero, *reads, summed], name=f"line{i}.out")))
+            pos = let(f"pos@{i + 1}", choose(instr, [pos, *moved, pos], name=f"line{i}.pos"))
+        return choose(hole("return", Reg[lines - 1]), regs, name="result")
+
+    return add2x2

@@ -1,0 +1,414 @@
+"""Training: gradient descent on a sketch's soft interpretation, many random restarts at once.
+
+Restarts are a tensor dimension: hole logits are ``(R, K)`` and, with ``nets="per_restart"``, each
+neural function's weights are stacked ``(R, ...)`` and run through ``torch.func.vmap``, so one
+forward pass trains R independent runs (the optimiser is element-wise and gradient clipping is done
+per restart, so restarts never interact). Every ``validate_every`` steps each restart's *discrete*
+program (argmax holes, argmax nets) is evaluated on held-out data, all restarts in one hard pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .core.errors import ConfigError, DataError, TrainingError
+from .core.neural import NeuralFunction
+from .core.sketch import Sketch, SketchInfo
+from .readout import Program, predictions
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Frozen training configuration (keyword-only). See the field comments for TerpreT's tricks."""
+
+    restarts: int = 8                       # R random restarts, one forward pass
+    steps: int = 1000                       # maximum optimisation steps
+    batch_size: int = 64
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    hole_lr: float = 0.05                   # learning rate of hole logits
+    net_lr: float = 1e-3                    # learning rate of neural functions (paper: 100x smaller when shared)
+    hole_init: Literal["dirichlet", "normal", "uniform"] = "dirichlet"  # log Dirichlet(alpha) sample / N(0, s)
+    dirichlet_alpha: float = 1.0
+    init_scale: float = 1.0                 # std of "normal" init
+    nets: Literal["per_restart", "shared", "frozen"] = "per_restart"
+    net_init: Literal["copy", "reinit"] = "copy"  # per-restart nets: copies of the given weights, or fresh inits
+    clip_norm: float | None = 1.0           # per-restart gradient norm clipping
+    grad_noise: float = 0.0                 # annealed Gaussian noise, variance grad_noise / (1 + t)^0.55
+    entropy_bonus: float = 0.0              # weight of hole entropy bonus, decaying as 1 / (1 + t * entropy_decay)
+    entropy_decay: float = 0.01
+    temperature: float = 1.0                # hole softmax temperature at the start ...
+    final_temperature: float | None = None  # ... annealed geometrically to this value
+    sparsity: float = 0.0                   # Hoyer-style L1/L2 penalty on hole distributions
+    validate_every: int = 50
+    val_size: int = 1000                    # held-out examples used for each validation
+    target_accuracy: float = 1.0            # early stop once every restart's discrete accuracy reaches this
+    patience: int | None = None             # ... or once no restart improved for this many validations
+    max_seconds: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "restarts": self.restarts >= 1, "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
+            "hole_lr": self.hole_lr >= 0, "net_lr": self.net_lr >= 0, "temperature": self.temperature > 0,
+            "validate_every": self.validate_every >= 1, "dirichlet_alpha": self.dirichlet_alpha > 0,
+            "optimizer": self.optimizer in ("adam", "rmsprop"), "nets": self.nets in ("per_restart", "shared", "frozen"),
+            "hole_init": self.hole_init in ("dirichlet", "normal", "uniform"),
+            "net_init": self.net_init in ("copy", "reinit"), "dtype": self.dtype in ("float32", "float64"),
+            "final_temperature": self.final_temperature is None or self.final_temperature > 0,
+            "clip_norm": self.clip_norm is None or self.clip_norm > 0,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid TrainConfig value(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}",
+                              hint="see the field comments of workbench.train.TrainConfig")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"TrainConfig has no field(s) {sorted(unknown)}")
+        return TrainConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+
+@dataclass
+class Examples:
+    """Input tensors (by sketch input name) and target ints (by output name)."""
+
+    inputs: dict[str, torch.Tensor]
+    targets: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return next(iter(self.targets.values())).shape[0]
+
+    def take(self, idx: torch.Tensor) -> Examples:
+        return Examples({k: v[idx] for k, v in self.inputs.items()}, {k: v[idx] for k, v in self.targets.items()})
+
+    def to(self, device: Any, dtype: torch.dtype | None = None) -> Examples:
+        def mv(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype) if (dtype is not None and t.is_floating_point()) else t.to(device)
+
+        return Examples({k: mv(v) for k, v in self.inputs.items()}, {k: v.to(device) for k, v in self.targets.items()})
+
+
+def as_examples(sketch: Sketch, data: Any, *, what: str) -> Examples:
+    """Accept ``Examples``, ``(inputs, targets)`` or an object with ``.inputs``/``.targets``."""
+    if isinstance(data, Examples):
+        ex = data
+    elif isinstance(data, tuple) and len(data) == 2:
+        ex = Examples(dict(data[0]), data[1] if isinstance(data[1], Mapping) else {"output": data[1]})
+    elif hasattr(data, "inputs") and hasattr(data, "targets"):
+        t = data.targets
+        ex = Examples(dict(data.inputs), dict(t) if isinstance(t, Mapping) else {"output": t})
+    else:
+        raise DataError(f"{what}: expected Examples or (inputs dict, targets), got {type(data).__name__}")
+    if set(ex.targets) != set(sketch.outputs):
+        raise DataError(f"{what}: targets {sorted(ex.targets)} do not match the sketch's outputs {sorted(sketch.outputs)}")
+    n = sketch.check_data(ex.inputs)
+    for k, t in ex.targets.items():
+        d = sketch.outputs[k]
+        if t.shape != (n,) or t.is_floating_point():
+            raise DataError(f"{what}: target '{k}' must be ({n},) integers, got {tuple(t.shape)} {t.dtype}")
+        if int(t.min()) < 0 or int(t.max()) >= d.size:
+            raise DataError(f"{what}: target '{k}' has values outside {d!r}", hint=f"values must lie in 0..{d.size - 1}")
+    return ex
+
+
+class RestartNets(nn.Module):
+    """R copies of a neural function's module, stacked and run at once with ``torch.func.vmap``."""
+
+    def __init__(self, nf: NeuralFunction, restarts: int, *, reinit: bool, seed: int):
+        super().__init__()
+        copies = [copy.deepcopy(nf.module) for _ in range(restarts)]
+        if reinit:
+            for r, m in enumerate(copies):
+                torch.manual_seed(seed * 7919 + r)
+                for sub in m.modules():
+                    if hasattr(sub, "reset_parameters"):
+                        sub.reset_parameters()
+        params, buffers = stack_module_state(copies)
+        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v) for k, v in params.items()})
+        self._keys = list(params)
+        self.buffers_ = buffers
+        self.__dict__["base"] = copy.deepcopy(nf.module).to("meta")  # structure only, not a submodule
+        self.nf = nf
+        self.restarts = restarts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        params = {k: self.params[k.replace(".", "__")] for k in self._keys}
+
+        def one(p: dict, b: dict, inp: torch.Tensor) -> torch.Tensor:
+            return functional_call(self.base, (p, b), (inp,))
+
+        return vmap(one, in_dims=(0, 0, None))(params, self.buffers_, x)
+
+    def module_for(self, r: int) -> nn.Module:
+        m = copy.deepcopy(self.nf.module)
+        m.load_state_dict({k: self.params[k.replace(".", "__")][r].detach().clone() for k in self._keys}
+                          | {k: v[r].clone() for k, v in self.buffers_.items()})
+        return m
+
+    def state_for(self, r: int) -> dict[str, torch.Tensor]:
+        return {k: self.params[k.replace(".", "__")][r].detach().clone() for k in self._keys}
+
+
+@dataclass
+class RestartResult:
+    """One restart: its curves, final figures, discrete program and (if judged) correctness."""
+
+    index: int
+    losses: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    best_accuracy: float = -1.0
+    best_step: int = -1
+    assignment: dict[str, int] = field(default_factory=dict)
+    program: Program | None = None
+    correct: bool | None = None
+    neural: dict[str, NeuralFunction] = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1] if self.losses else math.nan
+
+
+@dataclass
+class FitResult:
+    """Everything a training run produced. ``best`` is the restart with the highest discrete accuracy."""
+
+    sketch: Sketch
+    config: TrainConfig
+    info: SketchInfo
+    restarts: list[RestartResult]
+    steps: int
+    seconds: float
+    hole_probs: dict[str, torch.Tensor]  # final (R, K)
+    interrupted: bool = False
+
+    @property
+    def best(self) -> RestartResult:
+        return max(self.restarts, key=lambda r: (r.best_accuracy, -r.final_loss))
+
+    @property
+    def program(self) -> Program:
+        return self.best.program
+
+    @property
+    def restarts_correct(self) -> int | None:
+        judged = [r.correct for r in self.restarts]
+        return None if any(c is None for c in judged) else sum(judged)
+
+    def summary(self) -> str:
+        lines = [f"{self.sketch.name}: {len(self.restarts)} restarts, {self.steps} steps, {self.seconds:.1f} s"]
+        for r in self.restarts:
+            ok = "" if r.correct is None else ("  correct" if r.correct else "  wrong")
+            lines.append(f"  restart {r.index}: loss {r.final_loss:.4f}, discrete val acc {r.best_accuracy:.3f}{ok}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _init_holes(info: SketchInfo, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> dict[str, nn.Parameter]:
+    holes = {}
+    for name, d in info.holes.items():
+        if cfg.hole_init == "dirichlet":  # log of a Dirichlet(alpha) sample, from normalised Gamma draws
+            alpha = torch.full((cfg.restarts, d.size), cfg.dirichlet_alpha, dtype=torch.float64)
+            g = torch._standard_gamma(alpha)  # seeded through torch.manual_seed(cfg.seed) in fit()
+            logits = torch.log((g / g.sum(-1, keepdim=True)).clamp_min(1e-30))
+        elif cfg.hole_init == "normal":
+            logits = torch.randn(cfg.restarts, d.size, generator=gen, dtype=torch.float64) * cfg.init_scale
+        else:
+            logits = torch.zeros(cfg.restarts, d.size, dtype=torch.float64)
+        holes[name] = nn.Parameter(logits.to(dtype=dtype, device=cfg.device))
+    return holes
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+
+
+def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | None = None,
+        judge: Callable[[Program], bool] | None = None, progress: Callable[[dict], None] | None = None) -> FitResult:
+    """Train ``sketch`` on ``train`` examples; validate discrete programs on ``val``.
+
+    ``judge(program) -> bool`` decides whether a restart's read-out program is correct (e.g. by
+    running it with perfect perception); ``progress`` is called with a dict after each validation.
+    Interrupting (KeyboardInterrupt) returns the result so far, with each restart's best program.
+    """
+    cfg = config or TrainConfig()
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+    train_ex = as_examples(sketch, train, what="training data")
+    if val is None:
+        n = len(train_ex)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
+        k = max(1, min(cfg.val_size, n // 10))
+        val_ex, train_ex = train_ex.take(perm[:k]), train_ex.take(perm[k:])
+        if len(train_ex) == 0:
+            raise DataError("training data has a single example: nothing is left after holding out a validation set",
+                            hint="give more examples or pass val= explicitly")
+    else:
+        val_ex = as_examples(sketch, val, what="validation data")
+    val_ex = val_ex.take(torch.arange(min(len(val_ex), cfg.val_size)))
+    train_ex, val_ex = train_ex.to(cfg.device, dtype), val_ex.to(cfg.device, dtype)
+
+    info = sketch.discover(train_ex.inputs)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    holes = _init_holes(info, cfg, gen, dtype)
+    R = cfg.restarts
+
+    ensembles: dict[str, RestartNets] = {}
+    net_params: list[nn.Parameter] = []
+    for name, nf in info.neural.items():
+        nf.module.to(device=cfg.device, dtype=dtype)
+        if cfg.nets == "per_restart":
+            ensembles[name] = RestartNets(nf, R, reinit=cfg.net_init == "reinit", seed=cfg.seed).to(cfg.device)
+            net_params += list(ensembles[name].parameters())
+        elif cfg.nets == "shared":
+            net_params += list(nf.module.parameters())
+        else:
+            nf.module.requires_grad_(False)
+
+    def net_forward(nf: NeuralFunction, x: torch.Tensor) -> torch.Tensor:
+        if nf.name in ensembles:
+            return ensembles[nf.name](x)
+        return nf.module(x).unsqueeze(0)
+
+    groups = [{"params": list(holes.values()), "lr": cfg.hole_lr}]
+    if net_params:
+        groups.append({"params": net_params, "lr": cfg.net_lr})
+    opt = torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
+
+    results = [RestartResult(r) for r in range(R)]
+    best_state: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(R)]
+    n_train = len(train_ex)
+    t0 = time.perf_counter()
+    prev_denormal = torch.set_flush_denormal(True)
+    step, stale, interrupted = 0, 0, False
+
+    def temperature(t: int) -> float:
+        if cfg.final_temperature is None:
+            return cfg.temperature
+        return cfg.temperature * (cfg.final_temperature / cfg.temperature) ** (t / max(1, cfg.steps - 1))
+
+    def validate(t: int) -> bool:
+        assign = {k: v.detach().argmax(-1) for k, v in holes.items()}
+        with torch.no_grad():
+            for m in ensembles.values():
+                m.eval()
+            outs = sketch.hard(assign, val_ex.inputs, net_forward=net_forward, dtype=dtype, device=cfg.device)
+            for m in ensembles.values():
+                m.train()
+        ok = torch.ones(R, len(val_ex), dtype=torch.bool, device=cfg.device)
+        for k, v in outs.items():
+            ok &= predictions(v.probs).expand(R, -1) == val_ex.targets[k]
+        acc = ok.float().mean(-1).tolist()
+        improved = False
+        for r in range(R):
+            res = results[r]
+            res.val_steps.append(t)
+            res.val_accuracy.append(acc[r])
+            if acc[r] > res.best_accuracy:
+                improved = improved or res.best_accuracy >= 0
+                res.best_accuracy, res.best_step = acc[r], t
+                res.assignment = {k: int(v[r]) for k, v in assign.items()}
+                best_state[r] = {name: m.state_for(r) for name, m in ensembles.items()}
+        if progress is not None:
+            progress({"step": t, "seconds": time.perf_counter() - t0, "val_accuracy": acc,
+                      "loss": [res.final_loss for res in results]})
+        return improved
+
+    try:
+        for step in range(1, cfg.steps + 1):
+            idx = torch.randint(0, n_train, (cfg.batch_size,), generator=gen).to(cfg.device)
+            batch = train_ex.take(idx)
+            outs = sketch.soft(holes, batch.inputs, net_forward=net_forward, temperature=temperature(step),
+                               dtype=dtype, device=cfg.device)
+            loss_r = torch.zeros(R, dtype=dtype, device=cfg.device)
+            for k, v in outs.items():
+                p = v.probs.expand(R, -1, -1).gather(-1, batch.targets[k].view(1, -1, 1).expand(R, -1, 1)).squeeze(-1)
+                loss_r = loss_r + (-torch.log(p.clamp_min(1e-12))).mean(-1)
+            if not torch.isfinite(loss_r).all():
+                bad = [r for r in range(R) if not math.isfinite(float(loss_r[r]))]
+                raise TrainingError(f"loss became NaN/inf at step {step} in restart(s) {bad}",
+                                    hint="lower the learning rates, enable clip_norm, or check the data for NaNs")
+            objective = loss_r
+            probs = {k: torch.softmax(v / temperature(step), -1) for k, v in holes.items()}
+            if cfg.entropy_bonus:
+                bonus = cfg.entropy_bonus / (1.0 + step * cfg.entropy_decay)
+                objective = objective - bonus * sum(_entropy(p) for p in probs.values())
+            if cfg.sparsity:
+                objective = objective + cfg.sparsity * sum(p.sum(-1) / p.norm(dim=-1) for p in probs.values())
+            opt.zero_grad(set_to_none=True)
+            objective.sum().backward()
+            if cfg.grad_noise:
+                std = math.sqrt(cfg.grad_noise / (1 + step) ** 0.55)
+                for h in holes.values():
+                    h.grad.add_(torch.randn(h.shape, generator=gen, dtype=dtype).to(cfg.device) * std)
+            if cfg.clip_norm is not None:
+                _clip_per_restart(list(holes.values()) + [p for m in ensembles.values() for p in m.parameters()],
+                                  R, cfg.clip_norm)
+                if cfg.nets == "shared" and net_params:
+                    nn.utils.clip_grad_norm_(net_params, cfg.clip_norm)
+            opt.step()
+            for r, v in enumerate(loss_r.tolist()):
+                results[r].losses.append(v)
+            if step % cfg.validate_every == 0 or step == cfg.steps:
+                improved = validate(step)
+                stale = 0 if improved else stale + 1
+                if all(r.val_accuracy[-1] >= cfg.target_accuracy for r in results):
+                    break
+                if cfg.patience is not None and stale >= cfg.patience:
+                    break
+            if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+                validate(step)
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        torch.set_flush_denormal(prev_denormal)
+    if not results[0].val_accuracy and step > 0 and not interrupted:
+        validate(step)
+    seconds = time.perf_counter() - t0
+
+    for r, res in enumerate(results):
+        if not res.assignment:  # interrupted before any validation: use the current argmax
+            res.assignment = {k: int(v.detach()[r].argmax()) for k, v in holes.items()}
+        neural = {}
+        for name, nf in info.neural.items():
+            if name in ensembles:
+                m = ensembles[name].module_for(r)
+                if best_state[r].get(name):
+                    m.load_state_dict(best_state[r][name], strict=False)
+                neural[name] = NeuralFunction(nf.name, m, input=nf.input, output=nf.output, arch=nf.arch,
+                                              origin=nf.origin, check=False)
+            else:
+                neural[name] = nf
+        res.neural = neural
+        res.program = Program(sketch, res.assignment, neural)
+        if judge is not None:
+            res.correct = bool(judge(res.program))
+    hole_probs = {k: torch.softmax(v.detach(), -1).cpu() for k, v in holes.items()}
+    return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted)
+
+
+def _clip_per_restart(params: list[torch.Tensor], restarts: int, max_norm: float) -> None:
+    """Clip each restart's gradient (row r of every stacked parameter) to ``max_norm``."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    sq = sum(g.reshape(restarts, -1).pow(2).sum(-1) for g in grads)
+    scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(restarts, *([1] * (g.dim() - 1))))
