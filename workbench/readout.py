@@ -90,10 +90,12 @@ class Program:
 
     def hard(self, inputs: Mapping[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         """Batched hard execution of this program: predicted ints per output (-1 where no value)."""
-        from .core.soft import shared_forward
-
-        outs = self.sketch.hard(self.assignment, inputs, net_forward=kwargs.pop("net_forward", shared_forward), **kwargs)
+        outs = self.sketch.hard(self.assignment, inputs, net_forward=kwargs.pop("net_forward", self._net_forward), **kwargs)
         return {k: predictions(v.probs)[0] for k, v in outs.items()}
+
+    def _net_forward(self, nf: NeuralFunction, x: torch.Tensor) -> torch.Tensor:
+        """This program's own (trained) neural functions, argmax'd by the hard interpreter."""
+        return self.neural.get(nf.name, nf).module(x).unsqueeze(0)
 
     def __repr__(self) -> str:
         return self.source

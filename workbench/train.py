@@ -340,7 +340,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                 p = v.probs.expand(R, -1, -1).gather(-1, batch.targets[k].view(1, -1, 1).expand(R, -1, 1)).squeeze(-1)
                 loss_r = loss_r + (-torch.log(p.clamp_min(1e-12))).mean(-1)
             if not torch.isfinite(loss_r).all():
-                bad = [r for r in range(R) if not math.isfinite(float(loss_r[r]))]
+                bad = [r for r in range(R) if not math.isfinite(float(loss_r[r].detach()))]
                 raise TrainingError(f"loss became NaN/inf at step {step} in restart(s) {bad}",
                                     hint="lower the learning rates, enable clip_norm, or check the data for NaNs")
             objective = loss_r

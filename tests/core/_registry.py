@@ -200,6 +200,20 @@ def mini_add2x2(sharp: bool) -> wb.Sketch:
     return mini
 
 
+def shared_registers(sharp: bool) -> wb.Sketch:
+    """Two arguments chosen from one register file: the pair (i, i) is one variable, not two draws."""
+    net = stub("regnet", D5, 6, seed=10, sharp=sharp)
+
+    @wb.sketch(inputs={"a": Token, "b": Token}, output=D9)
+    def shared(a, b):
+        regs = [net(a, name="r0"), net(b, name="r1"), wb.const(D5, 2, name="r2")]
+        x = wb.choose(wb.hole("x", Domain("Reg3", 3)), regs, name="x_val")
+        y = wb.choose(wb.hole("y", Domain("Reg3", 3)), regs, name="y_val")
+        return add5(x, y, name="sum")
+
+    return shared
+
+
 CASES = [
     Case("straight_line", straight_line, lambda n, g: {"x": _ints(n, 5, g), "y": _ints(n, 5, g)}),
     Case("hole_registers", hole_registers, lambda n, g: {"x": _ints(n, 5, g), "y": _ints(n, 5, g), "z": _ints(n, 5, g)}),
@@ -209,6 +223,7 @@ CASES = [
     Case("moved_index", moved_index, lambda n, g: {"grid": _tokens(n, (2, 2), g)}),
     Case("stub_sum", stub_sum, lambda n, g: {"a": _tokens(n, (), g), "b": _tokens(n, (), g)}),
     Case("multi_output", multi_output, lambda n, g: {"t": _tokens(n, (), g), "x": _ints(n, 5, g)}),
+    Case("shared_registers", shared_registers, lambda n, g: {"a": _tokens(n, (), g), "b": _tokens(n, (), g)}),
     Case("random_halting_loop", random_halting_loop, lambda n, g: {"tape": _tokens(n, (3,), g)}, exact=False),
     Case("mini_add2x2", mini_add2x2, lambda n, g: {"grid": _tokens(n, (1, 4), g)}, exact=False),
 ]

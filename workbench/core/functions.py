@@ -102,6 +102,19 @@ class FiniteFunction:
             self._cache[key] = self.table.to(dtype=like.dtype, device=like.device)
         return self._cache[key]
 
+    def diagonal_table(self, like: torch.Tensor) -> torch.Tensor:
+        """``D[v, k] = [f(v, v) = k]`` for a two-argument function on one domain (same-variable calls)."""
+        key = ("diag", like.dtype, like.device)
+        if key not in self._cache:
+            k = min(d.size for d in self.inputs)
+            d = torch.zeros(k, self.output.size, dtype=like.dtype, device=like.device)
+            for v in range(k):
+                out = self.apply_int(v, v)
+                if out is not None:
+                    d[v, out] = 1.0
+            self._cache[key] = d
+        return self._cache[key]
+
     # -- soft evaluation ------------------------------------------------------------------------
     def soft(self, *probs: torch.Tensor, path: Literal["auto", "table", "fast"] = "auto") -> torch.Tensor:
         """Output marginal from input marginals (each ``(..., K_i)``, broadcast over leading dims)."""

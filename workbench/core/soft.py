@@ -80,7 +80,10 @@ class SoftInterpreter(Handler):
 
     def _fn(self, msg: Message) -> None:
         f, *args = msg.args
-        msg.value = Value(f.soft(*(a.probs for a in args)), f.output, msg.name)
+        if len(args) == 2 and _same_alternatives(*args):
+            msg.value = Value(_soft_on_shared_choices(f, args[0].mix, args[1].mix), f.output, msg.name)
+        else:
+            msg.value = Value(f.soft(*(a.probs for a in args)), f.output, msg.name)
 
     def _cast(self, msg: Message) -> None:
         v, domain = msg.args
@@ -95,7 +98,7 @@ class SoftInterpreter(Handler):
         _check_alternatives(msg.name, sel, vals)
         w = sel.probs
         out = sum(w[..., i:i + 1] * v.probs for i, v in enumerate(vals))
-        msg.value = Value(out, vals[0].domain, msg.name)
+        msg.value = Value(out, vals[0].domain, msg.name, mix=(w, vals))
 
     def _let(self, msg: Message) -> None:
         (v,) = msg.args
@@ -147,3 +150,27 @@ def _check_alternatives(site: str, sel, vals: list) -> None:
                 f"alternative {i} has domain {getattr(v, 'domain', type(v).__name__)!r} but alternative 0 has {d!r}",
                 site=site, hint=f"cast the alternatives to one domain with wb.cast(value, {d.name})",
             )
+
+
+def _same_alternatives(a, b) -> bool:
+    return (getattr(a, "mix", None) is not None and getattr(b, "mix", None) is not None
+            and len(a.mix[1]) == len(b.mix[1]) and all(x is y for x, y in zip(a.mix[1], b.mix[1])))
+
+
+def _soft_on_shared_choices(f, mix_a, mix_b) -> torch.Tensor:
+    """``f(choose(sa, regs), choose(sb, regs))`` as a mixture over argument pairs.
+
+    Plain forward marginals treat the two arguments as independent, so ``f(R0, R0)`` would see two
+    independent draws of R0 (``R0 + R0`` becomes a convolution that can mimic the sum of two
+    different digits: the "half-sum" local optimum of ADD2x2). Here the pair ``(i, i)`` is one
+    variable: its output is ``f(v, v)`` for each value ``v`` of register ``i``, exactly.
+    """
+    (wa, alts), (wb, _) = mix_a, mix_b
+    lead = torch.broadcast_shapes(wa.shape[:-1], wb.shape[:-1], *(v.probs.shape[:-1] for v in alts))
+    stack = torch.stack([v.probs.expand(*lead, v.probs.shape[-1]) for v in alts])  # (n, R, B, K)
+    pair = f.soft(stack.unsqueeze(1), stack.unsqueeze(0))  # (n, n, R, B, Ko)
+    diag = stack @ f.diagonal_table(stack)  # (n, R, B, Ko): f(v, v)
+    n = stack.shape[0]
+    idx = torch.arange(n, device=pair.device)
+    pair = pair.index_put((idx, idx), diag)
+    return torch.einsum("rbi,rbj,ijrbk->rbk", wa.expand(*lead, n), wb.expand(*lead, n), pair)

@@ -56,12 +56,14 @@ class _NoControlFlow:
 class Value(_NoControlFlow):
     """A distribution (or a one-hot vector in hard mode) over ``domain``; ``probs`` is ``(R, B, K)``."""
 
-    __slots__ = ("probs", "domain", "name")
+    __slots__ = ("probs", "domain", "name", "mix")
 
-    def __init__(self, probs: torch.Tensor, domain: Domain, name: str):
+    def __init__(self, probs: torch.Tensor, domain: Domain, name: str,
+                 mix: tuple[torch.Tensor, list[Value]] | None = None):
         self.probs = probs
         self.domain = domain
         self.name = name
+        self.mix = mix  # set by choose(): (selector probs (R, B, n), the n alternatives)
 
     def __repr__(self) -> str:
         r, b, k = self.probs.shape

@@ -79,6 +79,11 @@ class GridDataset:
         return int(self.targets.shape[0])
 
     @property
+    def inputs(self) -> dict[str, torch.Tensor]:
+        """The sketch inputs: ``{"grid": grids}`` (the form ``fit`` takes, with ``targets``)."""
+        return {"grid": self.grids}
+
+    @property
     def cells(self) -> tuple[int, ...]:
         return cells_for(self.task, self.rows, self.cols)  # type: ignore[arg-type]
 

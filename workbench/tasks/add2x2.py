@@ -34,8 +34,12 @@ ADD = add(Value19, Value19, Value19, name="add", overflow="drop")
 Reg = [Domain(f"Reg{i}", i) for i in range(1, LINES + 1)]  # line i may read registers 0..i-1
 
 
-def make_sketch(digit: NeuralFunction, *, lines: int = LINES):
-    """The ADD2x2 sketch over a given digit net (any ``Image28x28 -> Digit[10]`` function)."""
+def make_sketch(digit: NeuralFunction, *, lines: int = LINES, args: str = "previous"):
+    """The ADD2x2 sketch over a given digit net (any ``Image28x28 -> Digit[10]`` function).
+
+    ``args="previous"``: ADD on line i reads two of registers 0..i-1; ``"all"``: any register, an
+    unwritten one reading 0.
+    """
     from ..core import sketch
 
     @sketch(inputs={"grid": GRID}, output=Value19, name="add2x2")
@@ -47,7 +51,12 @@ def make_sketch(digit: NeuralFunction, *, lines: int = LINES):
             moved = [m(pos, name=f"line{i}.{m.name}") for m in MOVES]
             reads = [cast(digit(grid[p], name=f"line{i}.read_{m.name[5]}"), Value19, name=f"line{i}.val_{m.name[5]}")
                      for p, m in zip(moved, MOVES)]
-            if regs:
+            if args == "all":
+                pool = regs + [const(Value19, 0, name=f"line{i}.unwritten{j}") for j in range(len(regs), lines)]
+                a = choose(hole(f"line{i}.a", Reg[lines - 1]), pool, name=f"line{i}.arg_a")
+                b = choose(hole(f"line{i}.b", Reg[lines - 1]), pool, name=f"line{i}.arg_b")
+                summed = ADD(a, b, name=f"line{i}.sum")
+            elif regs:
                 a = choose(hole(f"line{i}.a", Reg[i - 1]), regs, name=f"line{i}.arg_a")
                 b = choose(hole(f"line{i}.b", Reg[i - 1]), regs, name=f"line{i}.arg_b")
                 summed = ADD(a, b, name=f"line{i}.sum")
@@ -59,3 +68,35 @@ def make_sketch(digit: NeuralFunction, *, lines: int = LINES):
         return choose(hole("return", Reg[lines - 1]), regs, name="result")
 
     return add2x2
+
+
+# -- judging a read-out program by its meaning ------------------------------------------------------
+def label_grids(rows: int = 2, cols: int = 2):
+    """Every assignment of digits to the grid's cells, as (label-filled images, labels)."""
+    import itertools
+
+    import torch
+
+    labels = torch.tensor(list(itertools.product(range(10), repeat=rows * cols)), dtype=torch.long)
+    images = labels.view(-1, rows, cols, 1, 1).float().expand(-1, rows, cols, 28, 28)
+    return images, labels.view(-1, rows, cols)
+
+
+def _oracle_forward(nf, x):
+    import torch
+
+    return (torch.nn.functional.one_hot(x[:, 0, 0].round().long(), nf.output.size).float() * 50.0).unsqueeze(0)
+
+
+def perfect_perception_accuracy(program, task: str = "top") -> float:
+    """Accuracy of a read-out program over all 10^4 digit grids when perception is perfect.
+
+    1.0 means the program is correct whatever its form (instruction order, argument order, a MOVE
+    that re-reads a cell...); this is how a restart is judged, never by matching one canonical program.
+    """
+    from ..data.grids import cells_for
+
+    images, labels = label_grids()
+    target = labels.view(len(labels), -1)[:, list(cells_for(task))].sum(-1)
+    pred = program.hard({"grid": images}, net_forward=_oracle_forward)["output"]
+    return float((pred == target).float().mean())

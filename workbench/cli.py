@@ -1,0 +1,101 @@
+"""The ``workbench`` command line: ``workbench library ls | show NAME[@V] | history NAME | rm NAME@V``.
+
+Errors print one line to stderr and exit with status 2. New command groups (``workbench reproduce
+...``) add a subparser in :func:`build_parser` and a handler in :data:`HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from .core.errors import WorkbenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="NTPT workbench command line")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    loc = argparse.ArgumentParser(add_help=False)
+    loc.add_argument("--library", metavar="LOCATION", default=argparse.SUPPRESS,
+                     help="library path or fsspec URL (default: $WORKBENCH_LIBRARY or ./library)")
+    lib = commands.add_parser("library", parents=[loc], help="inspect and edit a library of neural functions")
+    verbs = lib.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs.add_parser("ls", parents=[loc], help="list entries (latest version, signature, metrics)")
+    show = verbs.add_parser("show", parents=[loc], help="show the manifest of NAME or NAME@VERSION")
+    show.add_argument("ref", metavar="NAME[@VERSION]")
+    show.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    hist = verbs.add_parser("history", parents=[loc], help="list every version of NAME")
+    hist.add_argument("name", metavar="NAME")
+    rm = verbs.add_parser("rm", parents=[loc], help="remove NAME@VERSION (its number is never reused)")
+    rm.add_argument("ref", metavar="NAME@VERSION")
+    return parser
+
+
+def _library(args: argparse.Namespace):
+    from .library import Library
+
+    return Library(getattr(args, "library", None))
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    from .library.manifest import format_metrics
+    from .library.names import check_name, parse_ref
+
+    lib = _library(args)
+    if args.verb == "ls":
+        entries = lib.list()
+        if not entries:
+            print(f"library {lib.location} is empty")
+            return 0
+        rows = [("NAME", "LATEST", "VERSIONS", "SIGNATURE", "METRICS")]
+        rows += [(s.name, str(s.latest), str(s.versions), s.signature, format_metrics(s.metrics)) for s in entries]
+        print(_table(rows))
+    elif args.verb == "show":
+        ev = lib.info(*parse_ref(args.ref))
+        print(json.dumps(ev.to_manifest(), indent=2) if args.json else repr(ev))
+    elif args.verb == "history":
+        rows = [("VERSION", "PARENT", "CREATED", "TASK", "METRICS", "SHA256")]
+        rows += [(str(e.version), str(e.parent or "-"), e.created, e.task or "-", format_metrics(e.metrics),
+                  e.weights_sha256[:12]) for e in lib.history(check_name(args.name))]
+        print(_table(rows))
+    elif args.verb == "rm":
+        name, version = parse_ref(args.ref)
+        if version is None:
+            raise UsageError(f"rm needs an explicit version: {name}@VERSION")
+        lib.remove(name, version)
+        print(f"removed {name}@{version} from {lib.location}")
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"library": cmd_library}
+
+
+class UsageError(Exception):
+    """A command line that parses but makes no sense (e.g. ``rm NAME`` without a version)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, or 2 on any error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse already printed usage / help
+        return int(e.code or 0)
+    try:
+        return HANDLERS[args.command](args)
+    except (WorkbenchError, UsageError, OSError) as e:
+        message = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f"workbench: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

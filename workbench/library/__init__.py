@@ -1,0 +1,37 @@
+"""The library of neural functions: versioned, immutable entries (JSON manifest + safetensors).
+
+A location is a local directory (default ``$WORKBENCH_LIBRARY`` or ``./library``) or an fsspec URL;
+see :mod:`workbench.library.store` for what publishing guarantees on each kind of storage.
+
+>>> import tempfile
+>>> from workbench import nets
+>>> from workbench.core.domains import Domain, Image28
+>>> from workbench.core.neural import NeuralFunction
+>>> digit = NeuralFunction("digit", nets.build("mlp", hidden=[16]), input=Image28,
+...                        output=Domain("Digit", 10), arch=("mlp", {"hidden": [16]}))
+>>> lib = Library(tempfile.mkdtemp())
+>>> lib.publish(digit, metrics={"accuracy": 0.97}, task="add2x2").ref
+'digit@1'
+>>> again = lib.load("digit")            # a new module, same weights, ready to train further
+>>> lib.publish(again).parent            # provenance: published from version 1
+1
+>>> [(s.name, s.latest, s.versions) for s in lib.list()]
+[('digit', 2, 2)]
+"""
+
+from .api import Library
+from .errors import (
+    EntryNotFound,
+    IntegrityError,
+    InvalidName,
+    LibraryError,
+    PublishError,
+    UnknownArchitecture,
+    VersionNotFound,
+)
+from .manifest import EntrySummary, EntryVersion
+
+__all__ = [
+    "Library", "EntryVersion", "EntrySummary", "LibraryError", "EntryNotFound", "VersionNotFound",
+    "InvalidName", "IntegrityError", "UnknownArchitecture", "PublishError",
+]

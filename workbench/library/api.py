@@ -1,0 +1,263 @@
+"""The :class:`Library`: publish, load, list, inspect and remove neural functions."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import html
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .. import nets
+from ..core.neural import NeuralFunction
+from .errors import EntryNotFound, IntegrityError, PublishError, UnknownArchitecture, VersionNotFound
+from .manifest import EntrySummary, EntryVersion, _freeze, _thaw, check_metrics, format_metrics
+from .names import check_name, check_version, function_name
+from .store import MANIFEST, WEIGHTS, Store, resolve
+
+
+class Library:
+    """A library of neural functions at a local path (default ``$WORKBENCH_LIBRARY`` or ``./library``)
+    or any fsspec URL (``memory://lib``, ``file:///shared/lib``, ...). See :mod:`.store` for the
+    atomicity guarantee of each backend."""
+
+    def __init__(self, location: str | os.PathLike[str] | None = None):
+        self._store = Store(location)
+        self.location = self._store.location
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish(self, fn: NeuralFunction, *, name: str | None = None, metrics: Mapping[str, Any] | None = None,
+                task: str | None = None, dataset: str | None = None, description: str = "",
+                tags: Iterable[str] = ()) -> EntryVersion:
+        """Store ``fn`` as a new version (1 + the highest so far) of entry ``name`` (default ``fn.name``).
+
+        The parent version is recorded when ``fn`` was loaded from (or published to) this entry;
+        afterwards ``fn.origin`` points at the new version.
+        """
+        name = check_name(fn.name if name is None else name)
+        constructor, kwargs = self._check_arch(fn, name)
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in fn.module.state_dict().items()}
+        _check_rebuild(constructor, kwargs, state, name)
+        weights = st_save(state)
+        draft = EntryVersion(
+            name=name, version=1, input=fn.input, output=fn.output, constructor=constructor,
+            kwargs=_freeze(kwargs), metrics=check_metrics(metrics, entry=name),
+            task=_opt_text(task, "task", name), dataset=_opt_text(dataset, "dataset", name),
+            parent=self._parent_of(fn, name), created="", weights_sha256=hashlib.sha256(weights).hexdigest(),
+            description=str(description), tags=tuple(str(t) for t in tags), location=self.location,
+        )
+        draft.to_json()  # fail early (before writing anything) on non-JSON data
+        stamped: dict[int, EntryVersion] = {}
+
+        def manifest(version: int) -> bytes:
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            stamped[version] = ev = replace(draft, version=version, created=created)
+            return ev.to_json()
+
+        version = self._store.publish(name, weights, manifest)
+        fn.origin = {"library": self.location, "name": name, "version": version}
+        return stamped[version]
+
+    def _check_arch(self, fn: NeuralFunction, name: str) -> tuple[str, dict[str, Any]]:
+        arch = getattr(fn, "arch", None)
+        if not arch or not isinstance(arch[0], str) or not isinstance(arch[1], Mapping):
+            raise PublishError(
+                f"neural function '{fn.name}' has no architecture spec, so '{name}' could not be rebuilt",
+                entry=name, hint="build it with workbench.nets.build(...) and pass arch=(constructor, kwargs) "
+                                 "to NeuralFunction, e.g. arch=('mlp', {'out': 10})")
+        try:
+            kwargs = json.loads(json.dumps(dict(arch[1]), allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise PublishError(f"architecture kwargs of '{name}' are not JSON data: {e}", entry=name,
+                               hint="use numbers, strings, lists and dicts only") from e
+        return arch[0], kwargs
+
+    def _parent_of(self, fn: NeuralFunction, name: str) -> int | None:
+        origin = fn.origin or {}
+        if origin.get("name") != name or not isinstance(origin.get("version"), int):
+            return None
+        try:
+            same = resolve(origin.get("library"))
+            same_key = same[0].unstrip_protocol(same[1]) == self._store.key
+        except Exception:  # an origin we cannot even parse is not this library
+            return None
+        return origin["version"] if same_key else None
+
+    # -- reading -------------------------------------------------------------------------------
+    def load(self, name: str, version: int | None = None) -> NeuralFunction:
+        """The neural function of ``name@version`` (default: latest), ready to call and to train."""
+        ev = self.info(name, version)
+        try:
+            weights = self._store.read(ev.name, ev.version, WEIGHTS)
+        except FileNotFoundError as e:
+            raise VersionNotFound(f"the weights of '{ev.ref}' are gone (removed meanwhile?)",
+                                  entry=ev.name, version=ev.version, hint=self._versions_hint(ev.name)) from e
+        if hashlib.sha256(weights).hexdigest() != ev.weights_sha256:
+            raise IntegrityError(
+                f"the weights of library entry '{ev.ref}' do not match the sha256 in its manifest "
+                f"(in {self.location})", entry=ev.name, version=ev.version,
+                hint="the file was modified or corrupted; remove this version and publish it again")
+        try:
+            state = st_load(weights)
+        except Exception as e:
+            raise IntegrityError(f"the weights of library entry '{ev.ref}' are not a safetensors file: {e}",
+                                 entry=ev.name, version=ev.version, hint="remove this version") from e
+        module = _rebuild(ev)
+        _load_state(module, state, ev)
+        origin = {"library": self.location, "name": ev.name, "version": ev.version}
+        return NeuralFunction(function_name(ev.name), module, input=ev.input, output=ev.output,
+                              arch=(ev.constructor, _thaw(ev.kwargs)), origin=origin)
+
+    def info(self, name: str, version: int | None = None) -> EntryVersion:
+        """The manifest of ``name@version`` (default: latest)."""
+        name = check_name(name)
+        if version is None:
+            version = self._visible(name)[-1]
+        version = check_version(version, entry=name)
+        if not self._store.has_manifest(name, version):
+            versions = self._visible(name)  # EntryNotFound if there is no such entry at all
+            raise VersionNotFound(f"library entry '{name}' has no version {version}", entry=name,
+                                  version=version, hint=self._versions_hint(name, versions))
+        return self._manifest(name, version)
+
+    def history(self, name: str) -> list[EntryVersion]:
+        """Every visible version of ``name``, oldest first (malformed manifests are skipped, with a warning)."""
+        name = check_name(name)
+        return [ev for v in self._visible(name) if (ev := self._manifest(name, v, warn=True)) is not None]
+
+    def list(self) -> list[EntrySummary]:
+        """One summary per entry with at least one visible version, by name."""
+        out = []
+        for name in self._names():
+            versions = self._store.visible(name)
+            for v in reversed(versions):  # latest readable manifest
+                ev = self._manifest(name, v, warn=True)
+                if ev is not None:
+                    out.append(EntrySummary(ev.name, ev.version, len(versions), ev.signature, ev.metrics))
+                    break
+        return out
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.list()]
+
+    def remove(self, name: str, version: int) -> None:
+        """Remove one version; its number is never reused."""
+        ev = self.info(name, check_version(version, entry=check_name(name)))
+        try:
+            self._store.remove(ev.name, ev.version)
+        except FileNotFoundError as e:
+            raise VersionNotFound(f"'{ev.ref}' was removed meanwhile", entry=ev.name, version=ev.version) from e
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _names(self) -> list[str]:
+        out = []
+        for n in self._store.names():
+            with contextlib.suppress(Exception):
+                out.append(check_name(n))
+        return out
+
+    def _visible(self, name: str) -> list[int]:
+        versions = self._store.visible(name)
+        if not versions:
+            names = self._names()
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = (f"did you mean {', '.join(map(repr, close))}? " if close else "") + (
+                f"entries: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}" if names
+                else "the library is empty; publish a function first")
+            raise EntryNotFound(f"no entry '{name}' in library {self.location}", entry=name, hint=hint)
+        return versions
+
+    def _versions_hint(self, name: str, versions: list[int] | None = None) -> str:
+        versions = self._store.visible(name) if versions is None else versions
+        return f"versions of '{name}': {', '.join(map(str, versions)) or 'none'}"
+
+    def _manifest(self, name: str, version: int, *, warn: bool = False) -> EntryVersion | None:
+        try:
+            try:
+                data = self._store.read(name, version, MANIFEST)
+            except FileNotFoundError as e:
+                raise VersionNotFound(f"'{name}@{version}' was removed meanwhile", entry=name,
+                                      version=version, hint=self._versions_hint(name)) from e
+            return EntryVersion.from_manifest(data, name=name, version=version, location=self.location)
+        except (IntegrityError, VersionNotFound) as e:
+            if not warn:
+                raise
+            if isinstance(e, IntegrityError):
+                warnings.warn(str(e), stacklevel=3)
+            return None
+
+    def __repr__(self) -> str:
+        try:
+            entries = self.list()
+        except Exception as e:
+            return f"Library({self.location!r}) <unreadable: {e}>"
+        head = f"Library({self.location!r}): {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+        return "\n".join([head] + [f"  {s.name}@{s.latest} ({s.versions} version(s)) {s.signature}"
+                                   + (f"  {format_metrics(s.metrics)}" if s.metrics else "") for s in entries])
+
+    def _repr_html_(self) -> str:
+        cells = ("name", "latest", "versions", "signature", "metrics")
+        rows = "".join("<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(v))}</td>" for v in (
+            s.name, s.latest, s.versions, s.signature, format_metrics(s.metrics))) + "</tr>" for s in self.list())
+        head = "".join(f"<th style='text-align:left'>{c}</th>" for c in cells)
+        return (f"<table><caption style='text-align:left'>Library <code>{html.escape(self.location)}</code>"
+                f"</caption><tr>{head}</tr>{rows}</table>")
+
+
+def _rebuild(ev: EntryVersion) -> torch.nn.Module:
+    if ev.constructor not in nets.ARCHITECTURES:
+        raise UnknownArchitecture(
+            f"library entry '{ev.ref}' needs architecture constructor '{ev.constructor}', which is not "
+            "registered in this process", entry=ev.name, version=ev.version,
+            hint=f"call workbench.nets.register_architecture('{ev.constructor}', ctor) before loading "
+                 f"(registered: {', '.join(sorted(nets.ARCHITECTURES))})")
+    with torch.random.fork_rng(devices=[]):  # building must not move the caller's random stream
+        return nets.build(ev.constructor, **_thaw(ev.kwargs))
+
+
+def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], ev: EntryVersion) -> None:
+    dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
+    if len(dtypes) == 1:
+        module.to(dtypes.pop())  # keep the published precision (load_state_dict would cast)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise IntegrityError(
+            f"the weights of '{ev.ref}' do not fit architecture {ev.architecture} as registered in this "
+            f"process: {str(e).splitlines()[0]}", entry=ev.name, version=ev.version,
+            hint=f"register the constructor '{ev.constructor}' that was used when publishing") from e
+
+
+def _check_rebuild(constructor: str, kwargs: dict[str, Any], state: dict[str, torch.Tensor], name: str) -> None:
+    """Refuse to publish weights that the recorded architecture could not load back."""
+    if constructor not in nets.ARCHITECTURES:
+        raise UnknownArchitecture(f"'{name}' uses architecture constructor '{constructor}', which is not "
+                                  "registered", entry=name,
+                                  hint=f"call workbench.nets.register_architecture('{constructor}', ctor) first")
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):  # shapes only: no memory, no init cost
+                module = nets.build(constructor, **kwargs)
+        except Exception:
+            module = nets.build(constructor, **kwargs)
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if shapes != {k: tuple(v.shape) for k, v in state.items()}:
+        raise PublishError(f"the module of '{name}' does not match its architecture spec {constructor}({kwargs})",
+                           entry=name, hint="pass the same arch=(constructor, kwargs) the module was built with")
+
+
+def _opt_text(value: Any, what: str, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise PublishError(f"{what} of '{name}' must be a string or None, got {value!r}", entry=name)
+    return value
+

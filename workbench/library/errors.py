@@ -1,0 +1,47 @@
+"""The library's errors: each names the entry (and version) involved and suggests a fix."""
+
+from __future__ import annotations
+
+from ..core.errors import LibraryError
+
+__all__ = [
+    "LibraryError", "EntryNotFound", "VersionNotFound", "InvalidName", "IntegrityError",
+    "UnknownArchitecture", "PublishError",
+]
+
+
+class _Located(LibraryError):
+    """A library error about one entry (``entry``) and, where known, one version (``version``)."""
+
+    def __init__(self, message: str, *, entry: str | None = None, version: int | None = None,
+                 hint: str | None = None):
+        self.entry = entry
+        self.version = version
+        super().__init__(message, hint=hint)
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EntryNotFound(_Located, KeyError):
+    """No entry of that name in the library."""
+
+
+class VersionNotFound(EntryNotFound):
+    """The entry exists, but not that version (or it was removed)."""
+
+
+class InvalidName(_Located, ValueError):
+    """An entry name or version number is malformed (path traversal, bad characters, ...)."""
+
+
+class IntegrityError(_Located):
+    """Stored data does not match its manifest: wrong sha256, unreadable manifest or weights."""
+
+
+class UnknownArchitecture(_Located):
+    """The entry's architecture constructor is not registered in this process."""
+
+
+class PublishError(_Located, ValueError):
+    """A function cannot be published as given (no architecture, metrics not numbers, ...)."""
