@@ -25,8 +25,8 @@ from .nets import build
 from .tasks.add2x2 import Digit, make_sketch, perfect_perception_accuracy
 from .train import TrainConfig, fit
 
-DEMO_CONFIG = TrainConfig(restarts=8, steps=1500, batch_size=32, hole_lr=0.05, net_lr=2e-3, validate_every=100,
-                          val_size=500, target_accuracy=0.97, max_seconds=90.0, net_init="reinit", seed=0)
+DEMO_CONFIG = TrainConfig(restarts=8, steps=1200, batch_size=32, hole_lr=0.05, net_lr=2e-3, validate_every=100,
+                          val_size=500, target_accuracy=0.985, max_seconds=95.0, net_init="reinit", seed=0)
 
 
 def run(*, out_dir: str | Path = "out/demo", config: TrainConfig = DEMO_CONFIG, task: str = "top",
