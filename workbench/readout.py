@@ -9,6 +9,8 @@ through the hard interpreter. Both agree (a tested law).
 
 from __future__ import annotations
 
+from .core.display import Displayable
+
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -51,7 +53,7 @@ def _classifier(nf: NeuralFunction) -> Callable[[Any], Any]:
     return call
 
 
-class Program:
+class Program(Displayable):
     """A discrete program read out of a sketch: prints as Python source, runs on one example."""
 
     def __init__(self, sketch: Sketch, assignment: Mapping[str, int], neural: Mapping[str, NeuralFunction] | None = None,

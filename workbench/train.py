@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .core.display import Displayable
 from .core.errors import ConfigError, DataError, TrainingError
 from .core.neural import NeuralFunction
 from .core.sketch import Sketch, SketchInfo
@@ -183,7 +184,7 @@ class RestartResult:
 
 
 @dataclass
-class FitResult:
+class FitResult(Displayable):
     """Everything a training run produced. ``best`` is the restart with the highest discrete accuracy."""
 
     sketch: Sketch
@@ -194,6 +195,7 @@ class FitResult:
     seconds: float
     hole_probs: dict[str, torch.Tensor]  # final (R, K)
     interrupted: bool = False
+    hole_history: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)  # (step, {hole: (R, K)})
 
     @property
     def best(self) -> RestartResult:
@@ -302,8 +304,11 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             return cfg.temperature
         return cfg.temperature * (cfg.final_temperature / cfg.temperature) ** (t / max(1, cfg.steps - 1))
 
+    hole_history: list[tuple[int, dict[str, torch.Tensor]]] = []
+
     def validate(t: int) -> bool:
         assign = {k: v.detach().argmax(-1) for k, v in holes.items()}
+        hole_history.append((t, {k: torch.softmax(v.detach() / temperature(t), -1).cpu() for k, v in holes.items()}))
         with torch.no_grad():
             for m in ensembles.values():
                 m.eval()
@@ -400,7 +405,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         if judge is not None:
             res.correct = bool(judge(res.program))
     hole_probs = {k: torch.softmax(v.detach(), -1).cpu() for k, v in holes.items()}
-    return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted)
+    return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history)
 
 
 def _clip_per_restart(params: list[torch.Tensor], restarts: int, max_norm: float) -> None:

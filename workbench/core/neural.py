@@ -8,6 +8,8 @@ a caller's argument is checked at every call.
 
 from __future__ import annotations
 
+from .display import Displayable
+
 from typing import Any
 
 import torch
@@ -19,7 +21,7 @@ from .errors import SignatureError
 from .values import IndexedRef, TensorRef
 
 
-class NeuralFunction:
+class NeuralFunction(Displayable):
     """``NeuralFunction(name, module, input=Image28, output=Digit)``.
 
     ``arch`` (``(constructor name, kwargs)``) records how to rebuild the module from the

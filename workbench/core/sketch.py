@@ -12,6 +12,8 @@ def ident_or_not(x):
 
 from __future__ import annotations
 
+from .display import Displayable
+
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ class SketchInfo:
         return n
 
 
-class Sketch:
+class Sketch(Displayable):
     """A sketch function with declared input types and output domain(s)."""
 
     def __init__(self, fn: Callable[..., Any], *, inputs: Mapping[str, InputType],

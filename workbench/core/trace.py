@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .display import Displayable
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ class SiteRecord:
     domain: Domain
     probs: torch.Tensor
     reads: str | None = None  # for neural sites: the input expression (e.g. "grid[pos]")
+    args: tuple[str, ...] = ()  # names of the sites this one reads (data flow), selector first for choose
 
     def marginal(self, restart: int = 0, example: int = 0) -> torch.Tensor:
         r = min(restart, self.probs.shape[0] - 1)
@@ -28,7 +31,7 @@ class SiteRecord:
         return self.probs[r, b]
 
 
-class Trace:
+class Trace(Displayable):
     """Every site of one execution, in execution order, keyed by its stable name."""
 
     def __init__(self, records: list[SiteRecord], outputs: dict[str, Any], inputs: dict[str, Any]):
@@ -62,7 +65,7 @@ class Trace:
             "sites": [
                 {"name": r.name, "kind": r.kind, "domain": r.domain.name, "size": r.domain.size,
                  "labels": list(r.domain.labels) if r.domain.labels else None,
-                 "probs": [float(x) for x in r.marginal(restart, example)], "reads": r.reads}
+                 "probs": [float(x) for x in r.marginal(restart, example)], "reads": r.reads, "args": list(r.args)}
                 for r in self.records
             ]
         }
@@ -86,4 +89,17 @@ class TraceRecorder(Handler):
         if msg.kind == "neural":
             x = msg.args[1]
             reads = f"{x.cells.expr}[{x.pos.name}]" if hasattr(x, "pos") else x.expr
-        self.records.append(SiteRecord(len(self.records), msg.name, msg.kind, v.domain, v.probs.detach(), reads))
+        self.records.append(SiteRecord(len(self.records), msg.name, msg.kind, v.domain, v.probs.detach(), reads,
+                                       _arg_names(msg)))
+
+
+def _arg_names(msg: Message) -> tuple[str, ...]:
+    names: list[str] = []
+    for a in msg.args:
+        items = a if isinstance(a, list) else [a]
+        for x in items:
+            if hasattr(x, "probs") and hasattr(x, "name"):
+                names.append(x.name)
+            elif hasattr(x, "pos"):  # cells[pos]
+                names.append(x.pos.name)
+    return tuple(names)
