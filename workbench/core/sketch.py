@@ -151,16 +151,17 @@ class Sketch(Displayable):
              net_forward: NetForward = shared_forward, temperature: float = 1.0,
              dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> dict[str, Value]:
         """Output marginals ``(R, B, K)`` given hole logits ``(R, K)``."""
-        self.check_data(inputs)
-        return self._execute(SoftInterpreter(holes, net_forward=net_forward, temperature=temperature,
-                                             dtype=dtype, device=device), inputs)
+        n = self.check_data(inputs)
+        return _full_batch(self._execute(SoftInterpreter(holes, net_forward=net_forward, temperature=temperature,
+                                                         dtype=dtype, device=device), inputs), n)
 
     def hard(self, assignment: Mapping[str, int | torch.Tensor], inputs: Mapping[str, torch.Tensor], *,
              net_forward: NetForward = shared_forward, dtype: torch.dtype = torch.float32,
              device: str | torch.device = "cpu") -> dict[str, Value]:
         """One-hot outputs of the discrete program(s); ``assignment`` values may be ``(R,)`` tensors."""
-        self.check_data(inputs)
-        return self._execute(HardInterpreter(assignment, net_forward=net_forward, dtype=dtype, device=device), inputs)
+        n = self.check_data(inputs)
+        return _full_batch(self._execute(HardInterpreter(assignment, net_forward=net_forward, dtype=dtype,
+                                                         device=device), inputs), n)
 
     def trace(self, holes: Mapping[str, torch.Tensor] | None, inputs: Mapping[str, torch.Tensor], *,
               assignment: Mapping[str, int | torch.Tensor] | None = None, net_forward: NetForward = shared_forward,
@@ -214,6 +215,11 @@ class Sketch(Displayable):
         ins = ", ".join(f"{k}: {t!r}" for k, t in self.inputs.items())
         outs = ", ".join(f"{k}: {d!r}" for k, d in self.outputs.items())
         return f"<sketch {self.name}({ins}) -> {outs}>"
+
+
+def _full_batch(outs: dict[str, Value], n: int) -> dict[str, Value]:
+    """Outputs that do not depend on the inputs broadcast over the batch: give them its size."""
+    return {k: Value(v.probs.expand(v.probs.shape[0], n, v.probs.shape[-1]), v.domain, v.name) for k, v in outs.items()}
 
 
 def sketch(*, inputs: Mapping[str, InputType], output: Domain | Mapping[str, Domain], name: str | None = None):
