@@ -115,3 +115,25 @@ def test_fit_restores_denormal_flag():
     fit(_program_sketch(), _program_data(50), config=TrainConfig(restarts=1, steps=2, validate_every=1))
     x = torch.tensor([1e-310], dtype=torch.float64)
     assert float(x * 1.0) != 0.0  # fit flushed denormals while training, then switched it back off
+
+
+def _entropy_after(**kw) -> float:
+    cfg = TrainConfig(restarts=3, steps=60, batch_size=32, hole_lr=0.05, validate_every=60, seed=0, **kw)
+    res = fit(_program_sketch(), _program_data(), val=_program_data(100, seed=1), config=cfg)
+    return sum(float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()) for p in res.hole_probs.values())
+
+
+def test_entropy_bonus_and_sparsity_pull_hole_entropy_in_opposite_directions():
+    base = _entropy_after()
+    assert _entropy_after(entropy_bonus=0.5, entropy_decay=0.0) > base
+    assert _entropy_after(sparsity=0.5) < base
+
+
+@pytest.mark.parametrize("kw", [dict(optimizer="rmsprop"), dict(grad_noise=0.3), dict(hole_init="normal"),
+                                dict(hole_init="uniform"), dict(temperature=3.0, final_temperature=0.5),
+                                dict(dtype="float64"), dict(clip_norm=None), dict(nets="shared")])
+def test_every_option_trains(kw):
+    cfg = TrainConfig(restarts=2, steps=40, batch_size=16, validate_every=20, seed=0, **kw)
+    res = fit(_program_sketch(), _program_data(100), config=cfg)
+    assert all(torch.isfinite(torch.tensor(r.losses)).all() for r in res.restarts)
+    assert res.restarts[0].losses[-1] < res.restarts[0].losses[0]
