@@ -107,8 +107,8 @@ def make_dataset(op_images: torch.Tensor, op_labels: torch.Tensor, *, n: int, ta
     idx, ds = idx[pick], ds[pick]
     labels = op_labels[idx]  # (n, 4)
     c1, c2 = TASK_CELLS[task]
-    target = torch.tensor([apply_op(apply_op(int(d[0]), int(d[1]), int(l[c1])), int(d[2]), int(l[c2]))
-                           for d, l in zip(ds, labels)])
+    target = torch.tensor([apply_op(apply_op(int(d[0]), int(d[1]), int(lab[c1])), int(d[2]), int(lab[c2]))
+                           for d, lab in zip(ds, labels)])
     return {"inputs": {"grid": normalize(op_images[idx]).view(n, 2, 2, 28, 28), "d1": ds[:, 0], "d2": ds[:, 1],
                        "d3": ds[:, 2]}, "targets": target, "cell_labels": labels.view(n, 2, 2)}
 
