@@ -9,13 +9,12 @@ through the hard interpreter. Both agree (a tested law).
 
 from __future__ import annotations
 
-from .core.display import Displayable
-
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
+from .core.display import Displayable
 from .core.errors import SketchError
 from .core.neural import NeuralFunction
 from .core.sketch import Sketch

@@ -8,14 +8,13 @@ a caller's argument is checked at every call.
 
 from __future__ import annotations
 
-from .display import Displayable
-
 from typing import Any
 
 import torch
 from torch import nn
 
 from . import runtime
+from .display import Displayable
 from .domains import Domain, TensorType
 from .errors import SignatureError
 from .values import IndexedRef, TensorRef

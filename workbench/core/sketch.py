@@ -12,8 +12,6 @@ def ident_or_not(x):
 
 from __future__ import annotations
 
-from .display import Displayable
-
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 import torch
 
 from . import runtime
+from .display import Displayable
 from .domains import Domain, Grid, Seq, TensorType
 from .errors import DataError, DomainError, SketchError
 from .hard import HardInterpreter

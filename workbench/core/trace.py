@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from .display import Displayable
-
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from .display import Displayable
 from .domains import Domain
 from .runtime import Handler, Message
 
