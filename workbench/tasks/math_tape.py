@@ -1,0 +1,156 @@
+"""MATH (Gaunt et al. 2017): a tape of handwritten symbols ``d op d op d ...`` evaluated left to right.
+
+Arithmetic is modulo 19 with APPLY2x2's operators (division by zero gives 18). Digits are MNIST; the
+operators are SYNTHETIC (see :mod:`workbench.data.operators`).
+
+Sketch (a small register machine with a loop): ``BLOCKS`` blocks, each executing one instruction
+chosen by a hole -- MOVE_DIGIT / MOVE_OP (advance the head, classify the new symbol with the digit or
+the operator net) or APPLY(a, b, op) over registers -- writing a register chosen by a hole, followed by
+GOTO_IF: if the head is past the end of the tape, halt; else jump to the block chosen by a hole. The
+loop is unrolled for ``2 * len(tape)`` steps with soft halting; a final hole picks the returned register.
+The intended program::
+
+    block0: R0 = MOVE_DIGIT; goto block1
+    block1: R1 = MOVE_OP;    goto block2     (a MOVE past the end halts: return R0)
+    block2: R2 = MOVE_DIGIT; goto block3
+    block3: R0 = APPLY(R0, R2, R1); goto block1
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..core import (
+    Domain,
+    FiniteFunction,
+    Halting,
+    Image28,
+    NeuralFunction,
+    Seq,
+    cast,
+    choose,
+    const,
+    hole,
+    is_,
+    let,
+    sketch,
+    where,
+)
+from ..core.errors import DataError
+from .apply2x2 import APPLY, Int19, Op, apply_op
+
+BLOCKS = 4
+REGISTERS = 4
+INSTRUCTIONS = ("MOVE_DIGIT", "MOVE_OP", "APPLY")
+Instr = Domain.enum("MathInstr", INSTRUCTIONS)
+Block = Domain("Block", BLOCKS)
+Reg = Domain("Reg", REGISTERS)
+Digit = Domain("Digit", 10)
+
+
+def make_sketch(digit: NeuralFunction, op: NeuralFunction, *, steps_per_symbol: int = 2):
+    """The MATH sketch over a digit net and an operator net; tapes of any (odd) length."""
+
+    @sketch(inputs={"tape": Seq(Image28)}, output=Int19, name="math")
+    def math(tape):
+        n = len(tape)
+        head = Domain(f"Head{n + 2}", n + 2)  # 0: before the tape, 1..n: on symbol i-1, n+1: past the end
+        cell = Domain(f"Cell{n}", n)
+        advance = FiniteFunction("advance", lambda h: min(h + 1, n + 1), inputs=(head,), output=head)
+        under = FiniteFunction("under", lambda h: min(max(h - 1, 0), n - 1), inputs=(head,), output=cell)
+        blocks = [{k: hole(f"block{b}.{k}", d) for k, d in
+                   (("instr", Instr), ("dest", Reg), ("a", Reg), ("b", Reg), ("op", Reg), ("goto", Block))}
+                  for b in range(BLOCKS)]
+        regs = [const(Int19, 0, name=f"R{k}@0") for k in range(REGISTERS)]
+        h = const(head, 0, name="head@0")
+        pc = const(Block, 0, name="pc@0")
+        halting = Halting("halted")
+        for t in range(steps_per_symbol * n):
+            moved = advance(h, name=f"t{t}.moved")
+            pos = under(moved, name=f"t{t}.pos")
+            d = cast(digit(tape[pos], name=f"t{t}.digit"), Int19, name=f"t{t}.digit_val")
+            o = cast(op(tape[pos], name=f"t{t}.op"), Int19, name=f"t{t}.op_val")
+            values, heads = [], []
+            for b, hb in enumerate(blocks):
+                a = choose(hb["a"], regs, name=f"t{t}.b{b}.a")
+                y = choose(hb["b"], regs, name=f"t{t}.b{b}.b")
+                f = cast(choose(hb["op"], regs, name=f"t{t}.b{b}.op"), Op, name=f"t{t}.b{b}.opv")
+                values.append(choose(hb["instr"], [d, o, APPLY(a, y, f, name=f"t{t}.b{b}.apply")],
+                                     name=f"t{t}.b{b}.value"))
+                heads.append(choose(hb["instr"], [moved, moved, h], name=f"t{t}.b{b}.head"))
+            value = choose(pc, values, name=f"t{t}.value")
+            dest = choose(pc, [hb["dest"] for hb in blocks], name=f"t{t}.dest")
+            new_regs = [where(is_(dest, k, name=f"t{t}.is_R{k}"), value, regs[k], name=f"t{t}.R{k}")
+                        for k in range(REGISTERS)]
+            new_h = choose(pc, heads, name=f"t{t}.head")
+            goto = choose(pc, [hb["goto"] for hb in blocks], name=f"t{t}.goto")
+            regs = [let(f"R{k}@{t + 1}", halting.keep(regs[k], new_regs[k])) for k in range(REGISTERS)]
+            h = let(f"head@{t + 1}", halting.keep(h, new_h))
+            pc = let(f"pc@{t + 1}", halting.keep(pc, goto))
+            halting.halt_if(is_(h, n + 1, name=f"t{t}.past_end"), step=t + 1)
+        return choose(hole("return", Reg), regs, name="result")
+
+    return math
+
+
+INTENDED = {
+    "block0.instr": 0, "block0.dest": 0, "block0.goto": 1,
+    "block1.instr": 1, "block1.dest": 1, "block1.goto": 2,
+    "block2.instr": 0, "block2.dest": 2, "block2.goto": 3,
+    "block3.instr": 2, "block3.dest": 0, "block3.a": 0, "block3.b": 2, "block3.op": 1, "block3.goto": 1,
+    "return": 0,
+}
+
+
+def intended_assignment() -> dict[str, int]:
+    """The intended program, with every unused hole set to 0."""
+    full = {f"block{b}.{k}": 0 for b in range(BLOCKS) for k in ("instr", "dest", "a", "b", "op", "goto")}
+    return full | INTENDED
+
+
+def describe(assignment: dict[str, int]) -> str:
+    """The learned blocks as a short listing (the loop the unrolled read-out source implements)."""
+    lines = []
+    for b in range(BLOCKS):
+        g = {k: int(assignment[f"block{b}.{k}"]) for k in ("instr", "dest", "a", "b", "op", "goto")}
+        ins = INSTRUCTIONS[g["instr"]]
+        rhs = f"APPLY(R{g['a']}, R{g['b']}, R{g['op']})" if ins == "APPLY" else ins
+        lines.append(f"block{b}: R{g['dest']} = {rhs}; if past end: return R{int(assignment['return'])} "
+                     f"else goto block{g['goto']}")
+    return "\n".join(lines)
+
+
+def evaluate(symbols: list[int]) -> int:
+    """Left-to-right value of ``d op d op d ...`` (ops encoded 0..3), modulo 19."""
+    acc = symbols[0]
+    for i in range(1, len(symbols) - 1, 2):
+        acc = apply_op(acc, symbols[i + 1], symbols[i])
+    return acc
+
+
+def random_expressions(n: int, digits: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` expressions of ``digits`` digits: (symbols ``(n, 2*digits-1)``: digit, op, digit..., values)."""
+    if n <= 0 or digits < 1:
+        raise DataError("random_expressions needs n > 0 and digits >= 1")
+    g = torch.Generator().manual_seed(seed)
+    sym = torch.empty(n, 2 * digits - 1, dtype=torch.long)
+    sym[:, 0::2] = torch.randint(0, 10, (n, digits), generator=g)
+    sym[:, 1::2] = torch.randint(0, 4, (n, digits - 1), generator=g)
+    return sym, torch.tensor([evaluate(s.tolist()) for s in sym])
+
+
+def perception_oracle(nf, x):
+    """Perfect perception on label-filled 'images': pixel value = digit (0..9) or 10 + operator."""
+    v = x[:, 0, 0].round().long()
+    if nf.output.size == 10:
+        lab = v.clamp(max=9)
+    else:
+        lab = (v - 10).clamp(min=0, max=3)
+    return (torch.nn.functional.one_hot(lab, nf.output.size).float() * 50.0).unsqueeze(0)
+
+
+def oracle_tapes(symbols: torch.Tensor) -> torch.Tensor:
+    """Label-filled images for :func:`perception_oracle`: digits as themselves, operators as 10 + op."""
+    enc = symbols.clone()
+    enc[:, 1::2] += 10
+    return enc.view(*enc.shape, 1, 1).float().expand(*enc.shape, 28, 28)
