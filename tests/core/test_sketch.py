@@ -106,3 +106,20 @@ def test_repr_and_listing():
     assert "sk(x: Int5[5]) -> output: Int5[5]" in repr(sk)
     info = sk.discover({"x": torch.tensor([0])})
     assert info.program_space == 5
+
+
+def test_sketch_name_must_be_an_identifier():
+    with pytest.raises(SketchError) as e:
+        @wb.sketch(inputs={"x": D5}, output=D5, name="<script>")
+        def sk(x):
+            return x
+    assert "identifier" in str(e.value)
+
+
+def test_trace_records_callee_and_data_flow():
+    @wb.sketch(inputs={"x": D5}, output=D5)
+    def sk(x):
+        return mod5(x, wb.hole("k", D5), name="sum")
+
+    tr = sk.trace({"k": torch.zeros(1, 5)}, {"x": torch.tensor([1])})
+    assert tr["sum"].callee == "mod_add" and tr["sum"].args == ("input#0", "k") or tr["sum"].args[1] == "k"

@@ -55,6 +55,9 @@ class Sketch(Displayable):
                  output: Domain | Mapping[str, Domain], name: str | None = None):
         self.fn = fn
         self.name = name or fn.__name__
+        if not self.name.isidentifier():
+            raise SketchError(f"sketch name {self.name!r} must be a Python identifier (it names the read-out function)",
+                              hint="e.g. name='add2x2_top'")
         self.inputs = dict(inputs)
         params = list(inspect.signature(fn).parameters)
         if params != list(self.inputs):

@@ -23,6 +23,7 @@ class SiteRecord:
     probs: torch.Tensor
     reads: str | None = None  # for neural sites: the input expression (e.g. "grid[pos]")
     args: tuple[str, ...] = ()  # names of the sites this one reads (data flow), selector first for choose
+    callee: str | None = None  # for fn / neural sites: the function's name (e.g. "add", "digit")
 
     def marginal(self, restart: int = 0, example: int = 0) -> torch.Tensor:
         r = min(restart, self.probs.shape[0] - 1)
@@ -64,7 +65,8 @@ class Trace(Displayable):
             "sites": [
                 {"name": r.name, "kind": r.kind, "domain": r.domain.name, "size": r.domain.size,
                  "labels": list(r.domain.labels) if r.domain.labels else None,
-                 "probs": [float(x) for x in r.marginal(restart, example)], "reads": r.reads, "args": list(r.args)}
+                 "probs": [float(x) for x in r.marginal(restart, example)], "reads": r.reads, "args": list(r.args),
+                 "callee": r.callee}
                 for r in self.records
             ]
         }
@@ -88,8 +90,9 @@ class TraceRecorder(Handler):
         if msg.kind == "neural":
             x = msg.args[1]
             reads = f"{x.cells.expr}[{x.pos.name}]" if hasattr(x, "pos") else x.expr
+        callee = getattr(msg.args[0], "name", None) if msg.kind in ("fn", "neural") else None
         self.records.append(SiteRecord(len(self.records), msg.name, msg.kind, v.domain, v.probs.detach(), reads,
-                                       _arg_names(msg)))
+                                       _arg_names(msg), callee))
 
 
 def _arg_names(msg: Message) -> tuple[str, ...]:

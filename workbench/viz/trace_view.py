@@ -17,12 +17,12 @@ for the widgets.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from ..core.errors import ConfigError, DataError
 from ._common import jsonable, nan_if_none, new_figure
+from ._sites import Sites, parse_reads
 from .naming import ONCE, split_name
 
 DEFAULT_KINDS = ("hole", "let", "input")  # variables shown by default: choices and named state
@@ -89,25 +89,6 @@ def _check_index(trace: Any, restart: int, example: int) -> tuple[int, int]:
 
 
 # -- reads of neural functions ------------------------------------------------------------------------
-_INDEXED = re.compile(r"^(?P<input>\w+)\[(?P<pos>.+)\]$")
-_FIXED = re.compile(r"^_cell\((?P<input>\w+), (?P<cell>\d+), \d+\)$")
-
-
-def _parse_reads(reads: str | None) -> tuple[str | None, str | None, int | None]:
-    """``(input name, position site, fixed cell)`` of a neural site's ``reads`` expression."""
-    if not reads:
-        return None, None, None
-    m = _INDEXED.match(reads)
-    if m:
-        return m["input"], m["pos"], None
-    m = _FIXED.match(reads)
-    if m:
-        return m["input"], None, int(m["cell"])
-    if reads.isidentifier():
-        return reads, None, 0
-    return None, None, None
-
-
 def _layout(t: Any) -> tuple[int, int, bool]:
     """``(rows, cols, cells are 2-D images)`` of one example's input tensor ``t`` (no batch dim)."""
     if t.dim() == 4:  # grid (rows, cols, H, W)
@@ -135,13 +116,10 @@ def _input_images(trace: Any, name: str, example: int) -> dict[str, Any] | None:
     return out
 
 
-def _use_weights(trace: Any, restart: int, example: int) -> dict[str, float]:
+def _use_weights(trace: Any, sites: Sites, restart: int, example: int) -> dict[str, float]:
     """How much each site's value is used: the probability mass the ``choose`` sites consuming it
     give it (through ``cast``/``let``), 1 when it feeds a function directly, capped at 1."""
-    consumers: dict[str, list[tuple[Any, int]]] = {}
-    for r in trace.records:
-        for i, a in enumerate(r.args):
-            consumers.setdefault(a, []).append((r, i))
+    consumers = sites.consumers
     outputs = set(_output_sites(trace))
     memo: dict[str, float] = {}
 
@@ -169,7 +147,7 @@ def _reads_at(trace: Any, recs: list[Any], restart: int, example: int, weights: 
               images: dict[str, Any]) -> dict[str, Any]:
     sites, attention = [], {}
     for rec in recs:
-        inp, pos, cell = _parse_reads(rec.reads)
+        inp, pos, cell = parse_reads(rec.reads)
         if inp is None:
             continue
         if inp not in images:
@@ -184,7 +162,7 @@ def _reads_at(trace: Any, recs: list[Any], restart: int, example: int, weights: 
         w = weights.get(rec.name, 1.0)
         probs = rec.marginal(restart, example)
         sites.append({"site": rec.name, "input": inp, "position": pos, "cell": cell, "cells": cells, "weight": w,
-                      "domain": rec.domain.name, "labels": _labels(rec.domain),
+                      "domain": rec.domain.name, "labels": [rec.domain.label(v) for v in range(rec.domain.size)],
                       "probs": [float(v) for v in probs]})
         acc = attention.setdefault(inp, [0.0] * n)
         for k in range(n):
@@ -192,8 +170,30 @@ def _reads_at(trace: Any, recs: list[Any], restart: int, example: int, weights: 
     return {"sites": sites, "attention": {k: [min(1.0, v) for v in a] for k, a in attention.items()}}
 
 
-def _labels(domain: Any) -> list[str]:
-    return [domain.label(v) for v in range(domain.size)]
+# -- traces of a training result ---------------------------------------------------------------------
+def fit_trace(result: Any, inputs: Any, *, restart: int | None = None, temperature: float = 1.0) -> Any:
+    """The soft trace of one restart of a :class:`~workbench.train.FitResult` (default: the best) on
+    ``inputs``: its learned hole distributions and its trained neural functions.
+
+    >>> # TraceExplorer(fit_trace(result, {"grid": test.grids[:8]}))
+    """
+    import torch
+
+    r = result.best.index if restart is None else restart
+    logits = {k: torch.log(p[r:r + 1].clamp_min(1e-30)) for k, p in result.hole_probs.items()}
+    nets = result.restarts[r].neural
+
+    def forward(nf: Any, x: Any) -> Any:
+        module = nets[nf.name].module if nf.name in nets else nf.module
+        was = module.training
+        module.eval()
+        try:
+            return module(x).unsqueeze(0)
+        finally:
+            module.train(was)
+
+    data = inputs.inputs if hasattr(inputs, "inputs") else inputs
+    return result.sketch.trace(logits, data, net_forward=forward, temperature=temperature)
 
 
 # -- the spec ----------------------------------------------------------------------------------------
@@ -210,6 +210,7 @@ def trace_spec(trace: Any, variables: Sequence[str] | str | None = None, restart
     n_r, n_b = _check_index(trace, restart, example)
     patterns = _resolve(trace, variables)
     table = variable_table(trace)
+    sites_ = Sites(trace)
     first: dict[str, int] = {}
     for p in patterns:
         for rec in table[p]:
@@ -222,7 +223,7 @@ def trace_spec(trace: Any, variables: Sequence[str] | str | None = None, restart
     for p in patterns:
         recs = table[p]
         size = max(r.domain.size for r in recs)
-        widest = max(recs, key=lambda r: r.domain.size).domain
+        widest = max(recs, key=lambda r: r.domain.size)
         matrix: list[list[float | None]] = [[None] * len(steps) for _ in range(size)]
         sites: list[str | None] = [None] * len(steps)
         kinds: list[str | None] = [None] * len(steps)
@@ -232,11 +233,12 @@ def trace_spec(trace: Any, variables: Sequence[str] | str | None = None, restart
             sites[c], kinds[c], domains[c] = rec.name, rec.kind, rec.domain.name
             for v, pr in enumerate(rec.marginal(restart, example).tolist()):
                 matrix[v][c] = float(pr)
-        out_vars.append({"pattern": p, "domain": widest.name, "values": _labels(widest), "domains": domains,
+        out_vars.append({"pattern": p, "domain": widest.domain.name, "values": sites_.labels(widest),
+                         "domains": domains,
                          "sites": sites, "kinds": kinds, "matrix": matrix,
                          "output": next((outputs[s] for s in sites if s in outputs), None)})
 
-    weights = _use_weights(trace, restart, example)
+    weights = _use_weights(trace, sites_, restart, example)
     neural_by_step: dict[str, list[Any]] = {}
     for rec in trace.records:
         if rec.kind == "neural":
@@ -248,7 +250,7 @@ def trace_spec(trace: Any, variables: Sequence[str] | str | None = None, restart
         "kind": "trace", "restart": restart, "example": example, "restarts": n_r, "examples": n_b,
         "steps": steps, "variables": out_vars, "reads": reads,
         "inputs": {k: v for k, v in imgs.items() if v is not None} if images else {},
-        "outputs": {k: {"site": v.name, "values": _labels(v.domain),
+        "outputs": {k: {"site": v.name, "values": [v.domain.label(i) for i in range(v.domain.size)],
                         "probs": [float(x) for x in v.probs[min(restart, v.probs.shape[0] - 1),
                                                              min(example, v.probs.shape[1] - 1)]]}
                     for k, v in trace.outputs.items() if hasattr(v, "probs")},
@@ -301,92 +303,125 @@ def _mosaic(cells: list | None, rows: int, cols: int, attention: list[float], ga
     return img
 
 
+def _compact_rows(v: dict[str, Any], threshold: float = 0.01, limit: int = 12) -> list[int]:
+    """Rows of a variable worth drawing: all of a small domain; of a big one, values that reach
+    ``threshold`` somewhere (keeps the figure short; the spec keeps every row)."""
+    n = len(v["values"])
+    if n <= limit:
+        return list(range(n))
+    rows = [i for i, row in enumerate(v["matrix"]) if any(p is not None and p >= threshold for p in row)]
+    return rows if len(rows) >= 2 else list(range(n))
+
+
 def trace_figure(spec: dict[str, Any], *, highlight: int | None = None, title: str | None = None,
-                 annotate: bool = True) -> Any:
-    """Heatmaps (rows: values, columns: steps) for each variable, and the input cells read per step."""
+                 annotate: bool = True, compact: bool = True) -> Any:
+    """Heatmaps (rows: values, columns: steps) for each variable, and the input cells read per step.
+
+    ``highlight`` outlines one step's column; ``compact`` hides the rows of big domains (more than
+    12 values) that stay below probability 0.01 at every step (the title says so).
+    """
     import matplotlib as mpl
     import numpy as np
 
     steps = spec["steps"]
     n = max(1, len(steps))
     variables_ = spec["variables"]
-    has_reads = any(r["attention"] for r in spec["reads"]) and spec.get("inputs")
-    heights = [max(len(v["values"]), 2) * 0.22 + 0.45 for v in variables_]
-    read_h = 1.9 if has_reads else 0.0
-    width = max(5.0, 1.05 * n + 2.6)
-    fig = new_figure(width, sum(heights) + read_h + 0.9)
-    ratios = heights + ([read_h] if has_reads else [])
-    if not ratios:
-        ratios = [1.0]
-    gs = fig.add_gridspec(len(ratios), n + 1, height_ratios=ratios, width_ratios=[1.0] * n + [0.08],
-                          hspace=0.55, wspace=0.08, left=0.18, right=0.93, top=1 - 0.55 / (sum(ratios) + 0.9),
-                          bottom=0.35 / (sum(ratios) + 0.9))
-    cmap = mpl.colormaps["viridis"].copy()
-    cmap.set_bad("#e9e9ee")
-    labels = [s if s != ONCE else "·" for s in steps]
+    inputs = spec.get("inputs") or {}
+    has_reads = bool(inputs) and any(r["attention"] for r in spec["reads"])
+    labels = [s if s != ONCE else ("end" if i == len(steps) - 1 else "·") for i, s in enumerate(steps)]
+    shown = [_compact_rows(v) if compact else list(range(len(v["values"]))) for v in variables_]
+
+    # layout in inches: title, then per variable a title line + one row per value + step labels
+    row_h, title_h, gap = 0.19, 0.26, 0.34
+    left, right, top, bottom = 1.35, 0.95, 0.62, 0.25
+    col_w = 0.95 if n > 3 else 1.25
+    width = left + right + col_w * n
+    heat_h = [max(len(r), 2) * row_h for r in shown]
+    read_h = min(col_w - 0.1, 1.25) + 0.5 if has_reads else 0.0
+    height = top + sum(h + title_h + gap for h in heat_h) + read_h + bottom
+    fig = new_figure(width, height)
+
+    def box(x: float, y_top: float, w: float, h: float) -> list[float]:  # inches from the top-left
+        return [x / width, 1 - (y_top + h) / height, w / width, h / height]
+
+    cmap = mpl.colormaps["viridis"].with_extremes(bad="#e9e9ee")
+    y = top
     image = None
-    for i, v in enumerate(variables_):
-        ax = fig.add_subplot(gs[i, :n])
-        m = np.array(nan_if_none(v["matrix"]), dtype=float)
+    first_y = None
+    for v, rows, h in zip(variables_, shown, heat_h):
+        y += title_h
+        ax = fig.add_axes(box(left, y, col_w * n, h))
+        first_y = y if first_y is None else first_y
+        m = np.array(nan_if_none([v["matrix"][i] for i in rows]), dtype=float)
         image = ax.imshow(m, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_yticks(range(len(v["values"])))
-        step_y = max(1, math.ceil(len(v["values"]) / 12))
-        ax.set_yticks(range(0, len(v["values"]), step_y))
-        ax.set_yticklabels(v["values"][::step_y], fontsize=7)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([v["values"][i] for i in rows], fontsize=7)
         ax.set_xticks(range(len(steps)))
-        ax.set_xticklabels(labels if i == len(variables_) - 1 and not has_reads else [], fontsize=8)
-        ax.tick_params(length=0)
-        name = v["pattern"] + (f"  (output '{v['output']}')" if v.get("output") else "")
-        ax.set_title(f"{name}   [{v['domain']}]", fontsize=8.5, loc="left", pad=3)
-        if annotate and m.size <= 240:
-            for (y, x), p in np.ndenumerate(m):
+        ax.set_xticklabels(labels, fontsize=7, color="#555")
+        ax.tick_params(length=0, pad=2)
+        hidden = len(v["values"]) - len(rows)
+        out = v.get("output")
+        name = v["pattern"] + ("" if not out else " (the output)" if out == "output" else f" (output '{out}')")
+        note = f"; {hidden} values below 0.01 hidden" if hidden else ""
+        ax.set_title(f"{name}   [{v['domain']}{note}]", fontsize=8.5, loc="left", pad=3)
+        if annotate:
+            for (yy, xx), p in np.ndenumerate(m):
                 if not math.isnan(p) and p >= 0.05:
-                    ax.text(x, y, f"{p:.2f}".lstrip("0") if p < 1 else "1", ha="center", va="center", fontsize=6,
-                            color="black" if p > 0.6 else "white")
+                    ax.text(xx, yy, "1" if p >= 0.995 else f"{p:.2f}".lstrip("0"), ha="center", va="center",
+                            fontsize=6.3, color="black" if p > 0.6 else "white")
         if highlight is not None and 0 <= highlight < len(steps):
-            ax.add_patch(mpl.patches.Rectangle((highlight - 0.5, -0.5), 1, len(v["values"]), fill=False,
-                                               edgecolor="#ff3b30", linewidth=1.6))
+            ax.add_patch(mpl.patches.Rectangle((highlight - 0.5, -0.5), 1, len(rows), fill=False,
+                                               edgecolor="#ff3b30", linewidth=1.8, clip_on=False))
+        y += h + gap
     if image is not None:
-        cax = fig.add_subplot(gs[: len(variables_), n])
+        bar_h = min(y - gap - first_y, 2.6)
+        cax = fig.add_axes(box(left + col_w * n + 0.15, first_y, 0.13, bar_h))
         cb = fig.colorbar(image, cax=cax)
         cb.set_label("probability", fontsize=8)
         cb.ax.tick_params(labelsize=7)
     if has_reads:
-        inp_name = next(iter(spec["inputs"]))
-        info = spec["inputs"][inp_name]
-        for j, s in enumerate(steps):
-            ax = fig.add_subplot(gs[len(variables_), j])
+        name = next(k for k in inputs if any(k in r["attention"] for r in spec["reads"]))
+        info = inputs[name]
+        side = min(col_w - 0.1, 1.25)
+        for j in range(len(steps)):
+            ax = fig.add_axes(box(left + j * col_w + (col_w - side) / 2, y, side, side))
             ax.set_xticks([])
             ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_visible(False)
-            att = spec["reads"][j]["attention"].get(inp_name)
-            if att is None:
-                ax.text(0.5, 0.5, "no read", ha="center", va="center", fontsize=7, color="#888",
+            for edge in ax.spines.values():
+                edge.set_visible(False)
+            reads = spec["reads"][j]
+            att = reads["attention"].get(name)
+            if j == 0:
+                ax.set_ylabel(f"'{name}' cells read", fontsize=8)
+            if att is None:  # a blank of the same shape keeps the step labels in line
+                blank = _mosaic(info["cells"], info["rows"], info["cols"], [0.0] * (info["rows"] * info["cols"]))
+                if blank is not None:
+                    ax.imshow(np.full_like(blank, 0.96), interpolation="nearest")
+                ax.text(0.5, 0.5, "no read", ha="center", va="center", fontsize=7, color="#999",
                         transform=ax.transAxes)
-                ax.set_xlabel(labels[j], fontsize=8)
+                ax.set_xlabel(labels[j], fontsize=7.5, color="#555")
                 continue
             img = _mosaic(info["cells"], info["rows"], info["cols"], att)
             if img is not None:
                 ax.imshow(img, interpolation="nearest")
-                h = img.shape[0] / info["rows"]
-                w = img.shape[1] / info["cols"]
+                ch, cw = img.shape[0] / info["rows"], img.shape[1] / info["cols"]
                 for k, a in enumerate(att):
                     r, q = divmod(k, info["cols"])
                     if a >= 0.005:
-                        ax.text(q * w + 1, r * h + 1, f"{a:.2f}", fontsize=5.5, va="top", ha="left",
-                                color="white", bbox={"boxstyle": "square,pad=0.1", "fc": "black", "ec": "none",
-                                                     "alpha": 0.55})
-            used = sum(site["weight"] for site in spec["reads"][j]["sites"])
-            ax.set_xlabel(f"{labels[j]}\nread {min(used, 1):.2f}", fontsize=7.5)
+                        ax.text(q * cw + 1, r * ch + 1, f"{a:.2f}", fontsize=5.5, va="top", ha="left", color="white",
+                                bbox={"boxstyle": "square,pad=0.1", "fc": "black", "ec": "none", "alpha": 0.55})
+            used = min(1.0, sum(site["weight"] for site in reads["sites"]))
+            ax.set_xlabel(f"{labels[j]}: read {used:.2f}", fontsize=7.5, color="#555")
             if highlight == j:
-                for side in ax.spines.values():
-                    side.set_visible(True)
-                    side.set_edgecolor("#ff3b30")
-                    side.set_linewidth(1.6)
-        fig.text(0.02, read_h / 2 / (sum(ratios) + 0.9) + 0.35 / (sum(ratios) + 0.9),
-                 f"'{inp_name}' cells read\n(weighted by position\nand use)", fontsize=7.5, va="center")
+                for edge in ax.spines.values():
+                    edge.set_visible(True)
+                    edge.set_edgecolor("#ff3b30")
+                    edge.set_linewidth(1.8)
     where = f"example {spec['example']}, restart {spec['restart']}"
-    fig.suptitle(title or f"soft execution trace ({where}); columns are steps", fontsize=10, x=0.02,
-                 ha="left")
+    fig.text(0.1 / width, 1 - 0.12 / height, title or f"soft execution trace ({where})", fontsize=10, va="top",
+             ha="left", weight="bold")
+    fig.text(0.1 / width, 1 - 0.36 / height,
+             "columns are steps; each column is the distribution of the variable at that step"
+             + ("; bottom: input cells read (brightness = weight)" if has_reads else ""),
+             fontsize=7.5, va="top", ha="left", color="#555")
     return fig
