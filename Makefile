@@ -60,6 +60,16 @@ $(STAMP): pyproject.toml
 	             "to render program graphs. Everything else works without it."; \
 	    fi; \
 	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo ">> installing chromium (for the JupyterLab browser tests) with apt-get"; \
+	        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	        echo "WARNING: could not install chromium; the browser tests will be skipped"; \
+	    else \
+	        echo "WARNING: /usr/bin/chromium not found; the JupyterLab browser tests will be skipped" \
+	             "(apt-get install chromium chromium-driver)."; \
+	    fi; \
+	fi
 	@touch $(STAMP)
 
 test: venv
@@ -68,8 +78,14 @@ test: venv
 demo: venv
 	$(PY) -m workbench.demo
 
+# JupyterLab on 127.0.0.1 with the workbench extension, notebooks/ as its root, and the library
+# out/demo/library (seeded with a small digit net when empty). Kernels inherit WORKBENCH_LIBRARY,
+# so `Library()` in a notebook is the panel's library.
 lab: venv
-	$(VENV)/bin/jupyter lab
+	$(PY) -m workbench.server.seed out/demo/library
+	WORKBENCH_LIBRARY="$(CURDIR)/out/demo/library" $(VENV)/bin/jupyter lab --ip=127.0.0.1 \
+	    --ServerApp.root_dir="$(CURDIR)/notebooks" --NTPTWorkbench.library="$(CURDIR)/out/demo/library" \
+	    $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lint: venv
 	$(VENV)/bin/ruff check workbench tests benchmarks

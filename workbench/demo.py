@@ -21,6 +21,7 @@ import torch
 
 from .core import Image28, NeuralFunction
 from .data import embedded_split, make_grid_dataset, normalize
+from .library import Library
 from .nets import build
 from .tasks.add2x2 import Digit, make_sketch, perfect_perception_accuracy
 from .train import TrainConfig, fit
@@ -69,6 +70,14 @@ def run(*, out_dir: str | Path = "out/demo", config: TrainConfig = DEMO_CONFIG, 
     say(f"digit classifier accuracy on {len(split.test_labels)} held-out digits (never saw a label): {digit_accuracy:.3f}")
     say(f"training + evaluation: {seconds:.1f} s ({result.steps} steps)")
 
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    published = Library(out / "library").publish(
+        net, metrics={"digit_accuracy": digit_accuracy, "program_accuracy": test_accuracy}, task=f"ADD2x2/{task}",
+        dataset=split.description, description="digit classifier learned from ADD2x2 sums only (make demo)",
+        tags=["demo"])
+    say(f"published the digit net to {out / 'library'} as {published.ref}")
+
     summary = {
         "task": f"ADD2x2/{task}",
         "restarts": len(result.restarts),
@@ -82,9 +91,8 @@ def run(*, out_dir: str | Path = "out/demo", config: TrainConfig = DEMO_CONFIG, 
         "per_restart": [{"restart": r.index, "val_accuracy": r.best_accuracy, "correct": r.correct,
                          "final_loss": r.final_loss} for r in result.restarts],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "library_entry": published.ref,
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     say(f"wrote {out / 'summary.json'}")
     return summary

@@ -97,3 +97,21 @@ def test_a_failing_representation_is_named_in_the_text(objects, monkeypatch):
     b = bundle(objects["fit"])
     assert mime_type("fit") in b and "text/html" not in b
     assert "text/html: RuntimeError: no figure today" in b["text/plain"]
+
+
+def test_neural_card_stages_weights_for_drag_and_drop(tmp_path, monkeypatch):
+    from workbench.library.staging import StagingArea
+    from workbench.nets import build
+
+    monkeypatch.setenv("WORKBENCH_LIBRARY", str(tmp_path / "lib"))
+    nf = wb.NeuralFunction("digit", build("mlp", hidden=[8]), input=wb.Image28, output=wb.Domain("Digit", 10),
+                           arch=("mlp", {"hidden": [8]}))
+    payload = bundle(nf)["application/vnd.ntpt.neural+json"]
+    assert payload["staging"] and payload["staging_error"] is None
+    staged = StagingArea(tmp_path / "lib").load(payload["staging"]["id"])
+    x = torch.randn(3, 28, 28)
+    assert torch.equal(staged.function.module(x), nf.module(x))
+    no_arch = wb.NeuralFunction("raw", torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)),
+                                input=wb.Image28, output=wb.Domain("Digit", 10))
+    p2 = bundle(no_arch)["application/vnd.ntpt.neural+json"]
+    assert p2["staging"] is None and p2["staging_error"]

@@ -156,7 +156,19 @@ def _neural(nf: Any) -> tuple[str, dict[str, Callable[[], Any]]]:
             rows.append(("output labels", ", ".join(s["output"]["labels"])))
         return _card(f"neural function <code>{_e(nf.name)}</code>", _table(rows), kind="neural")
 
-    return "neural", {"json": lambda: _checked(spec()), "text/html": page, "text/plain": lambda: repr(nf)}
+    def payload() -> dict[str, Any]:
+        # Stage the weights only for the custom MIME type (the extension's card can then be dragged
+        # onto the library panel, which publishes from the staging area); HTML/nbconvert never write.
+        from workbench.library.staging import stage
+
+        data = dict(spec())
+        try:
+            data["staging"], data["staging_error"] = stage(nf), None
+        except Exception as e:  # no architecture spec, read-only library, ...
+            data["staging"], data["staging_error"] = None, str(e).splitlines()[0]
+        return _checked(jsonable(data))
+
+    return "neural", {"json": payload, "text/html": page, "text/plain": lambda: repr(nf)}
 
 
 def _sketch(sk: Any) -> tuple[str, dict[str, Callable[[], Any]]]:

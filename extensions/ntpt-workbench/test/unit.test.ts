@@ -1,0 +1,153 @@
+/**
+ * Unit tests of the pure helpers and of the library model against a mocked API
+ * (`npm test`: compiled to CommonJS with tsconfig.test.json, run by node's test runner).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { IEntry, IListing, ILibraryAPI, IPublished } from '../src/api';
+import { LibraryModel } from '../src/model';
+import { applyInsert, insertLines, loadCode, matches, nameProblem, variableName } from '../src/names';
+
+test('entry names follow the library rules', () => {
+  for (const ok of ['digit', 'net_0', 'my-net.v2', '7seg', 'a'.repeat(64)]) {
+    assert.equal(nameProblem(ok), null, ok);
+  }
+  for (const bad of ['', '..', '../x', 'a/b', 'a\\b', '_x', '.hidden', 'a..b', 'a b', 'x\u0000', 'a'.repeat(65)]) {
+    assert.notEqual(nameProblem(bad), null, bad);
+  }
+});
+
+test('load code names a Python variable and the library only when needed', () => {
+  assert.equal(
+    loadCode('digit', 3, null),
+    'from workbench.library import Library\ndigit = Library().load("digit", version=3)'
+  );
+  assert.equal(
+    loadCode('my-net.v2', 1, '/data/lib'),
+    'from workbench.library import Library\nmy_net_v2 = Library("/data/lib").load("my-net.v2", version=1)'
+  );
+  assert.equal(variableName('7seg'), '_7seg');
+  assert.equal(variableName('class'), 'class_');
+});
+
+test('inserted code lands as whole lines', () => {
+  const code = 'A\nB';
+  const cases: [string, number, string][] = [
+    ['', 0, 'A\nB'],
+    ['x = 1', 2, 'x = 1\nA\nB'], // mid-line: after the line
+    ['x = 1', 5, 'x = 1\nA\nB'], // end of the line
+    ['x = 1\ny = 2', 6, 'x = 1\nA\nB\ny = 2'], // start of a line: before it
+    ['x = 1\ny = 2', 0, 'A\nB\nx = 1\ny = 2'],
+    ['x = 1\n', 6, 'x = 1\n\nA\nB'] // after the final newline
+  ];
+  for (const [source, offset, expected] of cases) {
+    const ins = insertLines(source, offset, code);
+    const result = applyInsert(source, ins);
+    assert.equal(result, expected, JSON.stringify([source, offset]));
+    assert.equal(result.slice(ins.from, ins.to), code);
+  }
+});
+
+test('the filter matches every word anywhere', () => {
+  const e = { name: 'digit', signature: 'Image28x28 -> Digit[10]', task: 'add2x2/top', tasks: ['calc'], tags: ['mnist'] };
+  assert.ok(matches(e, ''));
+  assert.ok(matches(e, 'DIGIT mnist'));
+  assert.ok(matches(e, 'calc image28'));
+  assert.ok(!matches(e, 'digit zebra'));
+});
+
+function entry(name: string, latest: number): IEntry {
+  return {
+    name,
+    latest,
+    versions: latest,
+    signature: 'A -> B[2]',
+    metrics: {},
+    variable: name,
+    task: null,
+    dataset: null,
+    parent: null,
+    created: null,
+    description: '',
+    tags: [],
+    tasks: [],
+    architecture: null
+  };
+}
+
+class MockAPI implements ILibraryAPI {
+  stampValue = 's1';
+  entries: IEntry[] = [entry('digit', 1)];
+  lists = 0;
+  fail: Error | null = null;
+  async stamp() {
+    if (this.fail) {
+      throw this.fail;
+    }
+    return { stamp: this.stampValue, location: '/lib' };
+  }
+  async list(): Promise<IListing> {
+    if (this.fail) {
+      throw this.fail;
+    }
+    this.lists++;
+    return { location: '/lib', load_location: null, stamp: this.stampValue, entries: this.entries };
+  }
+  async detail(name: string) {
+    return { name, location: '/lib', variable: name, versions: [] };
+  }
+  async publish(id: string, name?: string): Promise<IPublished> {
+    this.entries = [entry(name ?? 'digit', 2)];
+    this.stampValue = 's2';
+    return { entry: { name: name ?? 'digit', version: 2, ref: `${name}@2` } as any, stamp: 's2' };
+  }
+  async remove() {
+    this.stampValue = 's3';
+  }
+}
+
+test('the model re-lists only when the stamp moves', async () => {
+  const api = new MockAPI();
+  const model = new LibraryModel(api, { autoStart: false });
+  let changes = 0;
+  model.changed.connect(() => changes++);
+  await model.refresh();
+  assert.equal(api.lists, 1);
+  assert.deepEqual(model.entries.map(e => e.name), ['digit']);
+  await model.refresh();
+  await model.refresh();
+  assert.equal(api.lists, 1); // unchanged stamp: no listing
+  api.stampValue = 's9';
+  api.entries = [entry('digit', 1), entry('op', 1)];
+  await model.refresh();
+  assert.equal(api.lists, 2);
+  assert.deepEqual(model.filtered('op').map(e => e.name), ['op']);
+  assert.equal(changes, 2);
+  model.dispose();
+});
+
+test('the model keeps errors and recovers', async () => {
+  const api = new MockAPI();
+  const model = new LibraryModel(api, { autoStart: false });
+  await model.refresh();
+  api.fail = new Error('server down');
+  await assert.rejects(model.refresh(), /server down/);
+  assert.equal(model.error?.message, 'server down');
+  api.fail = null;
+  await model.refresh();
+  assert.equal(model.error, null);
+  model.dispose();
+});
+
+test('publishing refreshes the model and announces the new version', async () => {
+  const api = new MockAPI();
+  const model = new LibraryModel(api, { autoStart: false });
+  await model.refresh();
+  const seen: string[] = [];
+  model.published.connect((_, r) => seen.push(r.entry.ref));
+  await model.publish('0'.repeat(32), 'digit');
+  assert.deepEqual(seen, ['digit@2']);
+  assert.equal(model.entry('digit')?.latest, 2);
+  model.dispose();
+});

@@ -1,0 +1,409 @@
+"""JupyterLab with the workbench extension, driven by a real browser (Debian chromium + playwright).
+
+One JupyterLab server (started by a script that execs it: 127.0.0.1, a free port, a token, a
+temporary root dir and library) and one page serve the user stories in order:
+
+1. the "Neural library" panel lists the entries of the test library (and filters them);
+2. dragging an entry into a notebook inserts the line that loads it (on an editor: at the drop
+   point; between cells: as a new cell), and running it loads the function;
+3. dragging a trained function's output card onto the panel publishes a new version, on disk and
+   in the panel; a name is asked for when needed, and invalid names are refused;
+4. the program-graph renderer shows an SVG (laid out in the browser from DOT).
+
+Screenshots of each state go to docs/images/. Skipped when /usr/bin/chromium, playwright or the
+built extension is missing; installs nothing and never lets playwright download a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ROOT / "docs" / "images"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT = 60_000  # ms, for the slow first steps (JupyterLab load, kernel start with torch)
+
+pytestmark = pytest.mark.slow
+
+
+def _extension_installed() -> bool:
+    from jupyter_core.paths import jupyter_path
+
+    return any((Path(p) / "ntpt-workbench" / "package.json").is_file() for p in jupyter_path("labextensions"))
+
+
+def _skip_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium chromium-driver; `make test` does it as root)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (pip install -e '.[test]')"
+    if not _extension_installed():
+        return "the JupyterLab extension is not built/installed (needs node: pip install -e . builds it)"
+    return None
+
+
+# --------------------------------------------------------------------------- the test library
+
+
+def _make_library(path: Path) -> None:
+    """digit@1 (an MLP trained for one epoch WITH digit labels, a stand-in) and op@1 (untrained)."""
+    import torch
+
+    from workbench.core.domains import Domain, Image28
+    from workbench.core.neural import NeuralFunction
+    from workbench.data import embedded_split, normalize
+    from workbench.library import Library
+    from workbench.nets import build
+
+    torch.manual_seed(0)
+    split = embedded_split(seed=0)
+    x, y = normalize(split.train_images), split.train_labels
+    kwargs = {"hidden": [64], "out": 10}
+    digit = NeuralFunction("digit", build("mlp", **kwargs), input=Image28, output=Domain("Digit", 10),
+                           arch=("mlp", kwargs))
+    opt = torch.optim.Adam(digit.module.parameters(), lr=2e-3)
+    for idx in torch.randperm(len(y)).split(64):
+        loss = torch.nn.functional.cross_entropy(digit.module(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    acc = float((digit.predict(normalize(split.test_images)) == split.test_labels).float().mean())
+    lib = Library(path)
+    lib.publish(digit, metrics={"accuracy": acc}, task="supervised-mnist", tags=["mnist", "test-fixture"])
+    op_kwargs = {"hidden": [16], "out": 4}
+    op = NeuralFunction("op", build("mlp", **op_kwargs), input=Image28,
+                        output=Domain.enum("Op", ["+", "-", "*", "/"]), arch=("mlp", op_kwargs))
+    lib.publish(op, task="calc/untrained", tags=["operators", "untrained"])
+
+
+TRAIN_CELL = """\
+import torch
+from IPython.display import display
+from workbench.data import embedded_split, normalize
+from workbench.library import Library
+from workbench.library.staging import stage
+
+torch.manual_seed(1)
+digit = Library().load("digit")          # digit@1 from the panel's library: train it a bit more
+split = embedded_split(seed=0)
+x, y = normalize(split.train_images), split.train_labels
+opt = torch.optim.Adam(digit.module.parameters(), lr=1e-3)
+for idx in torch.randperm(len(y)).split(64):
+    loss = torch.nn.functional.cross_entropy(digit.module(x[idx]), y[idx])
+    opt.zero_grad(); loss.backward(); opt.step()
+acc = float((digit.predict(normalize(split.test_images)) == split.test_labels).float().mean())
+card = {"name": digit.name, "signature": digit.signature, "origin": digit.origin,
+        "parameters": sum(p.numel() for p in digit.module.parameters()),
+        "staging": stage(digit, metrics={"accuracy": acc}, task="supervised-mnist")}
+display({"application/vnd.ntpt.neural+json": card, "text/plain": repr(digit)}, raw=True)
+print(f"held-out accuracy {acc:.3f}")"""
+
+FRESH_CELL = """\
+from workbench.core.domains import Domain, Image28
+from workbench.core.neural import NeuralFunction
+from workbench.nets import build
+
+fresh = NeuralFunction("digit", build("mlp", hidden=[8], out=10), input=Image28,
+                       output=Domain("Digit", 10), arch=("mlp", {"hidden": [8], "out": 10}))
+card = {"name": fresh.name, "signature": fresh.signature, "origin": None, "parameters": 6370,
+        "staging": stage(fresh)}
+display({"application/vnd.ntpt.neural+json": card, "text/plain": repr(fresh)}, raw=True)"""
+
+GRAPH_DOT = """digraph "add2x2_top" {
+  rankdir=LR; node [fontname="Helvetica", fontsize=11];
+  grid [shape=box, label="grid : Grid[Image28x28, 2x2]"];
+  c0 [shape=ellipse, label="digit(grid[0])"]; c1 [shape=ellipse, label="digit(grid[1])"];
+  add [shape=box, style=rounded, label="add"]; out [shape=doublecircle, label="sum"];
+  grid -> c0; grid -> c1; c0 -> add; c1 -> add; add -> out;
+}"""
+
+GRAPH_CELL = f"""\
+dot = '''{GRAPH_DOT}'''
+# no "svg": the extension lays the DOT out in the browser (@hpcc-js/wasm-graphviz)
+display({{"application/vnd.ntpt.program+json": {{"name": "add2x2_top", "dot": dot,
+          "source": "def add2x2_top(grid):\\n    return add(digit(grid[0]), digit(grid[1]))"}},
+         "text/plain": "program add2x2_top"}}, raw=True)"""
+
+
+def _notebook(path: Path) -> None:
+    def code(src: str, tag: str) -> dict:
+        return {"cell_type": "code", "execution_count": None, "id": tag, "metadata": {}, "outputs": [],
+                "source": src}
+
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "id": "title", "metadata": {},
+             "source": "# Neural library: drag and drop\nDrag entries in, drag cards out."},
+            code("x = 1", "target"),
+            code('print("LOADED", digit.signature, digit.origin["version"])', "probe"),
+            code(TRAIN_CELL, "train"),
+            code(GRAPH_CELL, "graph"),
+            code(FRESH_CELL, "fresh"),
+        ],
+        "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                    "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb, indent=1))
+
+
+# --------------------------------------------------------------------------- server and browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("lab")
+    root, lib, cfg = tmp / "root", tmp / "lib", tmp / "config"
+    root.mkdir()
+    (cfg / "labconfig").mkdir(parents=True)
+    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    _make_library(lib)
+    _notebook(root / "workbench.ipynb")
+
+    port, token = _free_port(), secrets.token_hex(16)
+    script = tmp / "start_lab.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'exec "{sys.executable}" -m jupyterlab --allow-root --no-browser --ip=127.0.0.1 --port={port} '
+        f'--IdentityProvider.token="{token}" --ServerApp.root_dir="{root}" --NTPTWorkbench.library="{lib}"'
+        "\n")
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PLAYWRIGHT"))}
+    env.update(WORKBENCH_LIBRARY=str(lib), JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                req = urllib.request.Request(f"{base}/ntpt/library/stamp",
+                                             headers={"Authorization": f"token {token}"})
+                with urllib.request.urlopen(req, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError("JupyterLab did not start:\n" + (tmp / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(TIMEOUT)
+            page.goto(f"{base}/lab/tree/workbench.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content")
+            page.wait_for_function("document.querySelector('.jp-StatusBar-Widget') && "
+                                   "document.body.innerText.includes('| Idle')", timeout=90_000)
+            yield {"page": page, "lib": lib, "base": base, "token": token, "log": tmp / "server.log"}
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _shot(page, name: str) -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / name))
+
+
+def _center(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    assert box is not None, locator
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A Lumino drag: pointer down, a few small moves (past the 5 px threshold), then to the target."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + 4, start[1] + 4, steps=2)
+    page.mouse.move(start[0] + 12, start[1] + 12, steps=3)
+    page.mouse.move(*end, steps=15)
+    page.mouse.move(end[0] + 1, end[1] + 1, steps=2)
+    page.mouse.up()
+
+
+def _cell(page, index: int):
+    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def _source(page, index: int) -> str:
+    return _cell(page, index).locator(".cm-content").inner_text()
+
+
+def _run_cell(page, index: int) -> None:
+    cell = _cell(page, index)
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+Enter")
+
+
+def _panel(page):
+    """The library panel, made visible (its side-bar tab toggles it)."""
+    panel = page.locator("#ntpt-library")
+    if not panel.is_visible():
+        page.locator('.jp-SideBar li[data-id="ntpt-library"]').click()
+    panel.wait_for(state="visible")
+    return panel
+
+
+# --------------------------------------------------------------------------- the stories
+
+
+def test_panel_lists_the_library(lab):
+    page = lab["page"]
+    panel = _panel(page)
+    panel.locator('.jp-ntpt-entry[data-name="op"]').wait_for()
+    names = panel.locator(".jp-ntpt-entry .jp-ntpt-name").all_inner_texts()
+    assert names == ["digit", "op"]
+    digit = panel.locator('.jp-ntpt-entry[data-name="digit"]')
+    assert digit.locator(".jp-ntpt-signature").inner_text() == "Image28x28 -> Digit[10]"
+    assert digit.locator(".jp-ntpt-version").inner_text() == "v1"
+    assert re.fullmatch(r"accuracy 0\.\d+", digit.locator(".jp-ntpt-metrics").inner_text())
+    assert "task supervised-mnist" in digit.locator(".jp-ntpt-provenance").inner_text()
+    assert panel.locator('.jp-ntpt-entry[data-name="op"] .jp-ntpt-tag').all_inner_texts() == [
+        "operators", "untrained"]
+    location = panel.locator(".jp-ntpt-location")
+    assert location.get_attribute("title") == f"Library: {lab['lib']}"
+    assert str(lab["lib"]).endswith(location.inner_text().lstrip("…"))
+    # the filter box
+    panel.locator(".jp-ntpt-filter").fill("operators")
+    page.wait_for_function("document.querySelectorAll('#ntpt-library .jp-ntpt-entry').length === 1")
+    assert panel.locator(".jp-ntpt-entry .jp-ntpt-name").all_inner_texts() == ["op"]
+    panel.locator(".jp-ntpt-filter").fill("")
+    page.wait_for_function("document.querySelectorAll('#ntpt-library .jp-ntpt-entry').length === 2")
+    _shot(page, "lab_panel.png")
+
+
+def test_drag_an_entry_into_the_notebook(lab):
+    page = lab["page"]
+    panel = _panel(page)
+    entry = panel.locator('.jp-ntpt-entry[data-name="digit"]')
+    entry.wait_for(state="visible")
+    code = 'from workbench.library import Library\ndigit = Library().load("digit", version=1)'
+
+    # (a) on a cell's editor: inserted as whole lines at the drop point
+    target = _cell(page, 1).locator(".cm-content")
+    box = target.bounding_box()
+    _drag(page, _center(entry), (box["x"] + 30, box["y"] + box["height"] / 2))
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
+                           ".querySelector('.cm-content').innerText.includes('Library')")
+    assert _source(page, 1) == "x = 1\n" + code
+    assert page.locator(".jp-Notebook .jp-Cell").count() == 6
+
+    # (b) between two cells: a new code cell there
+    probe = _cell(page, 2).bounding_box()
+    _drag(page, _center(entry), (probe["x"] + probe["width"] / 2, probe["y"] + 2))
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell').length === 7")
+    assert _source(page, 2) == code
+    assert "jp-CodeCell" in (_cell(page, 2).get_attribute("class") or "")
+
+    # running it loads the function (the probe cell, now cell 3, prints it)
+    _run_cell(page, 2)
+    _run_cell(page, 3)
+    out = _cell(page, 3).locator(".jp-OutputArea-output")
+    out.wait_for()
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[3].innerText.includes('LOADED')")
+    assert "LOADED Image28x28 -> Digit[10] 1" in out.inner_text()
+    _shot(page, "lab_drag_in.png")
+
+
+def test_drag_a_trained_functions_card_onto_the_panel(lab):
+    page, lib = lab["page"], lab["lib"]
+    _run_cell(page, 4)  # train digit@1 a little more, stage it, show its card
+    card = _cell(page, 4).locator(".jp-ntpt-card.jp-ntpt-draggable")
+    card.wait_for(timeout=120_000)
+    assert "from digit@1" in card.inner_text()
+    _cell(page, 4).scroll_into_view_if_needed()
+    drop = _panel(page).locator(".jp-ntpt-dropZone")
+    _drag(page, _center(card), _center(drop))
+
+    status = _panel(page).locator(".jp-ntpt-status")
+    page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-status')"
+                           ".innerText.includes('Published')")
+    assert "Published digit@2 (from version 1)" in status.inner_text()
+    manifest = lib / "digit" / "000002" / "manifest.json"
+    assert manifest.is_file()
+    data = json.loads(manifest.read_text())
+    assert data["provenance"]["parent"] == 1 and data["provenance"]["task"] == "supervised-mnist"
+    assert 0.0 < data["metrics"]["accuracy"] <= 1.0
+    digit = _panel(page).locator('.jp-ntpt-entry[data-name="digit"]')
+    page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-entry[data-name=\"digit\"] "
+                           ".jp-ntpt-version').innerText === 'v2'")
+    assert "from v1" in digit.locator(".jp-ntpt-provenance").inner_text()
+    _shot(page, "lab_drag_out.png")
+
+
+def test_the_graph_renderer_shows_an_svg(lab):
+    page = lab["page"]
+    _run_cell(page, 5)
+    graph = _cell(page, 5).locator(".jp-ntpt-graph")
+    graph.locator("svg").first.wait_for(timeout=60_000)
+    assert graph.get_attribute("data-source") == "browser"
+    svg = graph.locator("svg").first
+    assert svg.locator("g.node").count() == 5
+    assert "digit(grid[0])" in (svg.text_content() or "")
+    assert "def add2x2_top" in graph.locator(".jp-ntpt-source").inner_text()
+    _cell(page, 5).scroll_into_view_if_needed()
+    _shot(page, "lab_graph.png")
+
+
+def test_publishing_asks_for_a_name_when_needed(lab):
+    """A new function named like an existing, unrelated entry: the panel asks, refuses a bad name."""
+    page, lib = lab["page"], lab["lib"]
+    _run_cell(page, 6)
+    card = _cell(page, 6).locator(".jp-ntpt-card.jp-ntpt-draggable")
+    card.wait_for()
+    _cell(page, 6).scroll_into_view_if_needed()
+    _drag(page, _center(card), _center(_panel(page).locator(".jp-ntpt-dropZone")))
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for()
+    assert "already exists" in dialog.inner_text()
+    dialog.locator("input").fill("../escape")
+    dialog.locator(".jp-mod-accept").click()
+    page.wait_for_function("document.querySelector('.jp-Dialog') && "
+                           "document.querySelector('.jp-Dialog').innerText.includes('not a valid entry name')")
+    page.locator(".jp-Dialog input").fill("digit-fresh")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-status')"
+                           ".innerText.includes('Published digit-fresh@1')")
+    assert (lib / "digit-fresh" / "000001" / "manifest.json").is_file()
+    assert not (lib.parent / "escape").exists()
+    _panel(page).locator('.jp-ntpt-entry[data-name="digit-fresh"]').wait_for()
+
