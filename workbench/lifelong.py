@@ -1,21 +1,25 @@
-"""Lifelong learning: a sequence of tasks sharing a library of neural functions (NTPT, section 5).
+"""Lifelong learning: a sequence of tasks sharing a library of neural functions (NTPT).
 
-Tasks arrive one per *stage*. A stage runs four steps:
+Tasks arrive one per *stage*. At its start, every net trained so far is loaded back from the
+library and every task seen so far is rebuilt over those nets; then the stage runs four steps:
 
-1. **search** - :func:`workbench.train.fit` finds the new task's program with random restarts, each
-   restart training its own copy of the task's nets. The winning restart's read-out program seeds
-   the task's hole logits, and its net weights are kept.
+1. **search** - :func:`workbench.train.fit` finds the new task's program with random restarts. When
+   the task introduces a new (untrained) net, each restart trains its own copy of the task's nets
+   and the winning restart's copy of the new net is kept; library nets keep their weights (they
+   learn only in step 2, where the mixture protects earlier tasks). When every net comes from the
+   library, the search holds them fixed and only looks for the program. The winning restart's
+   read-out program seeds the task's hole logits.
 2. **joint training** - ``schedule.steps`` more steps with ONE copy of every net, shared by all tasks
    (``nets="shared"``), in interleaved chunks over the tasks seen so far: ``"sequential"`` trains only
    the newest task; ``"mixture"`` gives the newest task the largest share and earlier tasks a share
    that decays with their age (the paper's time-varying mixture). Each task keeps its own hole
    logits (and their optimiser) from stage to stage. A net from the library learns at ``shared_lr``
-   (default ``hole_lr / 100``, as in the paper: this is what prevents forgetting); a net new in
+   (default ``hole_lr / 100``, as in the paper, which credits it with preventing forgetting); a net new in
    this stage learns at ``config.net_lr``.
 3. **evaluation** - every task seen so far runs its discrete program (argmax holes, argmax nets) on
    its test set: one row of the accuracy matrix (stages x tasks).
 4. **publishing** - every net trained in the stage becomes a new library version, with provenance
-   (task, data, parent version). The next stage loads the nets back from the library.
+   (task, data, parent version).
 
 Symmetry breaking: a task may introduce at most one untrained network (one that was not loaded
 from the library). Two untrained networks in one task are interchangeable, so gradient descent
@@ -157,7 +161,9 @@ class Published:
 
 @dataclass
 class StageRecord:
-    """What one stage did: the search's validation curve (best restart per step), joint steps, time."""
+    """What one stage did. ``val_steps`` / ``val_accuracy``: the new task's discrete validation accuracy,
+    first during the search (best restart), then after each of its joint-training chunks (steps
+    continue from the search's last step and count only this task's steps)."""
 
     stage: int
     task: str
@@ -172,7 +178,7 @@ class StageRecord:
     seconds: float
 
     def steps_to(self, accuracy: float) -> int | None:
-        """First search step at which some restart's discrete validation accuracy reached ``accuracy``."""
+        """First validated step at which the new task's discrete validation accuracy reached ``accuracy``."""
         return next((s for s, a in zip(self.val_steps, self.val_accuracy) if a >= accuracy), None)
 
 
@@ -297,8 +303,9 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
     if not isinstance(schedule, Schedule):
         raise ConfigError(f"schedule must be a Schedule, got {type(schedule).__name__}")
     cfg = TrainConfig() if config is None else config
-    shared_lr = cfg.hole_lr / 100 if shared_lr is None else float(shared_lr)
-    if not (shared_lr >= 0 and math.isfinite(shared_lr)):
+    shared_lr = cfg.hole_lr / 100 if shared_lr is None else shared_lr
+    if isinstance(shared_lr, bool) or not isinstance(shared_lr, (int, float)) or not (
+            shared_lr >= 0 and math.isfinite(shared_lr)):
         raise ConfigError(f"shared_lr must be a finite number >= 0, got {shared_lr!r}")
     library = library if isinstance(library, Library) else Library(library)
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
@@ -323,10 +330,9 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
         live.update(introduced)
         untrained = {n for n, nf in introduced.items() if nf.origin is None}
 
-        # 2. search: random restarts, each with its own copy of the nets
-        search_cfg = cfg.replace(seed=seed + stage, nets="per_restart",
-                                 net_init="reinit" if untrained == set(new.nets) else "copy",
-                                 net_lr=cfg.net_lr if untrained else shared_lr)
+        # 2. search: random restarts; a new net gets one copy per restart, library nets stay fixed
+        search_cfg = cfg.replace(seed=seed + stage, nets="per_restart" if untrained else "frozen",
+                                 net_init="reinit" if untrained == set(new.nets) else "copy")
 
         def relay(d: dict, stage: int = stage, task: str = new.task.name) -> None:
             if progress is not None:
@@ -334,25 +340,25 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
 
         fitted = fit(new.sketch, new.train, val=new.val, config=search_cfg, judge=new.task.judge, progress=relay)
         best = fitted.best
-        for name in new.nets:  # trained nets keep only what they learned at the shared learning rate
-            if name in untrained or not untrained:
-                live[name].module.load_state_dict(best.neural[name].module.state_dict())
+        for name in untrained:
+            live[name].module.load_state_dict(best.neural[name].module.state_dict())
         new.holes = _seed_holes(fitted.hole_probs, best.index, best.assignment, dtype, cfg.device)
 
         # 3. joint training, one shared copy of every net
         plan = schedule.plan(len(seen))
         trained = [s for i, s in enumerate(seen) if s is new or any(j == i and n > 0 for j, n in plan)]
         lrs = {n: (cfg.net_lr if n in untrained else shared_lr) for s in trained for n in s.nets}
-        _joint(seen, plan, live, lrs, cfg, dtype, gen)
+        joint = _joint(seen, plan, live, lrs, cfg, dtype, gen, relay)
 
         # 4. evaluation of every task seen so far
-        row = [_accuracy(s) for s in seen]
+        row = [_accuracy(s, s.test) for s in seen]
         matrix.append(row + [None] * (len(states) - len(seen)))
 
         # 5. publishing every net trained in this stage
         data = "; ".join(f"{s.task.name}: {s.task.data or f'{len(s.train)} training examples'}" for s in trained)
         refs = []
-        for name in sorted({n for s in trained for n in s.nets}):
+        changed = untrained | {n for i, k in plan if k > 0 for n in seen[i].nets if lrs[n] > 0}
+        for name in sorted(changed):
             metrics = {f"{s.task.name}.test_accuracy": a for s, a in zip(seen, row) if name in s.nets}
             ev = library.publish(live[name], metrics=metrics, task=new.task.name, dataset=data,
                                  description=f"lifelong stage {stage + 1} of {len(states)} ({schedule.kind}): "
@@ -365,9 +371,13 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
         for i, n in plan:
             counts[seen[i].task.name] = counts.get(seen[i].task.name, 0) + n
         val_steps, val_accuracy = _best_curve(fitted)
-        record = StageRecord(stage, new.task.name, len(fitted.restarts), fitted.restarts_correct, fitted.steps,
-                             val_steps, val_accuracy, counts, {s.task.name: a for s, a in zip(seen, row)}, refs,
-                             time.perf_counter() - ts)
+        val_steps += [fitted.steps + n for n, _ in joint]
+        val_accuracy += [a for _, a in joint]
+        record = StageRecord(stage=stage, task=new.task.name, restarts=len(fitted.restarts),
+                             restarts_correct=fitted.restarts_correct, search_steps=fitted.steps,
+                             val_steps=val_steps, val_accuracy=val_accuracy, joint_steps=counts,
+                             accuracy={s.task.name: a for s, a in zip(seen, row)}, published=refs,
+                             seconds=time.perf_counter() - ts)
         records.append(record)
         if progress is not None:
             progress({"stage": stage, "task": new.task.name, "phase": "done", "accuracy": record.accuracy,
@@ -487,13 +497,17 @@ def _optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
 
 
 def _joint(seen: list[_TaskState], plan: list[tuple[int, int]], live: dict[str, NeuralFunction],
-           lrs: dict[str, float], cfg: TrainConfig, dtype: torch.dtype, gen: torch.Generator) -> None:
-    """Interleaved chunks of steps over tasks, one shared copy of every net (``nets="shared"``)."""
-    if not plan:
-        return
+           lrs: dict[str, float], cfg: TrainConfig, dtype: torch.dtype, gen: torch.Generator,
+           progress: Callable[[dict], None]) -> list[tuple[int, float]]:
+    """Interleaved chunks of steps over tasks, one shared copy of every net (``nets="shared"``).
+
+    Returns the newest task's validation curve: ``(its steps so far, discrete accuracy)`` after each
+    of its chunks.
+    """
+    curve: list[tuple[int, float]] = []
     groups = [{"params": list(live[n].module.parameters()), "lr": lr} for n, lr in sorted(lrs.items()) if lr > 0]
-    for n in lrs:
-        live[n].module.to(device=cfg.device, dtype=dtype).train()
+    for n, lr in lrs.items():  # (a search with fixed nets leaves requires_grad off)
+        live[n].module.to(device=cfg.device, dtype=dtype).train().requires_grad_(lr > 0)
     net_opt = _optimizer(cfg, groups) if groups else None
     temperature = cfg.final_temperature or cfg.temperature
     for i, n_steps in plan:
@@ -501,11 +515,14 @@ def _joint(seen: list[_TaskState], plan: list[tuple[int, int]], live: dict[str, 
         if s.optimizer is None:
             s.optimizer = _optimizer(cfg, [{"params": list(s.holes.values()), "lr": cfg.hole_lr}])
         nets = [p for n in s.nets for p in live[n].module.parameters()]
+        t0 = time.perf_counter()
         for _ in range(n_steps):
             batch = s.train.take(torch.randint(0, len(s.train), (cfg.batch_size,), generator=gen).to(cfg.device))
             outs = s.sketch.soft(s.holes, batch.inputs, temperature=temperature, dtype=dtype, device=cfg.device)
             loss = sum(-torch.log(v.probs[0].gather(-1, batch.targets[k][:, None]).clamp_min(1e-12)).mean()
                        for k, v in outs.items())
+            if not loss.requires_grad:  # no holes and fixed nets: nothing to train
+                break
             s.optimizer.zero_grad(set_to_none=True)
             if net_opt is not None:
                 net_opt.zero_grad(set_to_none=True)
@@ -516,6 +533,11 @@ def _joint(seen: list[_TaskState], plan: list[tuple[int, int]], live: dict[str, 
             s.optimizer.step()
             if net_opt is not None:
                 net_opt.step()
+        if s is seen[-1]:
+            curve.append(((curve[-1][0] if curve else 0) + n_steps, _accuracy(s, s.val)))
+            progress({"phase": "joint", "step": curve[-1][0], "seconds": time.perf_counter() - t0,
+                      "val_accuracy": [curve[-1][1]]})
+    return curve
 
 
 def _program(state: _TaskState) -> Program:
@@ -523,8 +545,15 @@ def _program(state: _TaskState) -> Program:
 
 
 @torch.no_grad()
-def _accuracy(state: _TaskState) -> float:
-    """Discrete program (argmax holes, argmax nets) on the task's test set."""
-    outs = _program(state).hard(state.test.inputs)
-    ok = torch.stack([pred == state.test.targets[k] for k, pred in outs.items()]).all(0)
+def _accuracy(state: _TaskState, data: Examples) -> float:
+    """Accuracy of the task's discrete program (argmax holes, argmax nets) on ``data``."""
+    modes = {n: nf.module.training for n, nf in state.neural.items()}
+    for nf in state.neural.values():
+        nf.module.eval()
+    try:
+        outs = _program(state).hard(data.inputs)
+    finally:
+        for n, nf in state.neural.items():
+            nf.module.train(modes[n])
+    ok = torch.stack([pred == data.targets[k] for k, pred in outs.items()]).all(0)
     return float(ok.float().mean())
