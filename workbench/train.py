@@ -350,7 +350,8 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                 raise TrainingError(f"loss became NaN/inf at step {step} in restart(s) {bad}",
                                     hint="lower the learning rates, enable clip_norm, or check the data for NaNs")
             objective = loss_r
-            probs = {k: torch.softmax(v / temperature(step), -1) for k, v in holes.items()}
+            if cfg.entropy_bonus or cfg.sparsity:
+                probs = {k: torch.softmax(v / temperature(step), -1) for k, v in holes.items()}
             if cfg.entropy_bonus:
                 bonus = cfg.entropy_bonus / (1.0 + step * cfg.entropy_decay)
                 objective = objective - bonus * sum(_entropy(p) for p in probs.values())

@@ -81,7 +81,8 @@ class SoftInterpreter(Handler):
     def _fn(self, msg: Message) -> None:
         f, *args = msg.args
         if len(args) == 2 and _same_alternatives(*args):
-            msg.value = Value(_soft_on_shared_choices(f, args[0].mix, args[1].mix), f.output, msg.name)
+            a, b = args
+            msg.value = Value(_soft_on_shared_choices(f, a.mix, b.mix, a.probs, b.probs), f.output, msg.name)
         else:
             msg.value = Value(f.soft(*(a.probs for a in args)), f.output, msg.name)
 
@@ -157,20 +158,22 @@ def _same_alternatives(a, b) -> bool:
             and len(a.mix[1]) == len(b.mix[1]) and all(x is y for x, y in zip(a.mix[1], b.mix[1])))
 
 
-def _soft_on_shared_choices(f, mix_a, mix_b) -> torch.Tensor:
+def _soft_on_shared_choices(f, mix_a, mix_b, out_a: torch.Tensor, out_b: torch.Tensor) -> torch.Tensor:
     """``f(choose(sa, regs), choose(sb, regs))`` as a mixture over argument pairs.
 
     Plain forward marginals treat the two arguments as independent, so ``f(R0, R0)`` would see two
     independent draws of R0 (``R0 + R0`` becomes a convolution that can mimic the sum of two
     different digits: the "half-sum" local optimum of ADD2x2). Here the pair ``(i, i)`` is one
     variable: its output is ``f(v, v)`` for each value ``v`` of register ``i``, exactly.
+
+    The soft function is bilinear, so the mixture over all pairs is ``f(a, b)`` on the two mixtures
+    ``a``, ``b`` (already computed by ``choose``) minus the independent-pair terms on the diagonal plus
+    their exact values: ``n + 1`` evaluations instead of ``n^2``.
     """
     (wa, alts), (wb, _) = mix_a, mix_b
     lead = torch.broadcast_shapes(wa.shape[:-1], wb.shape[:-1], *(v.probs.shape[:-1] for v in alts))
     stack = torch.stack([v.probs.expand(*lead, v.probs.shape[-1]) for v in alts])  # (n, R, B, K)
-    pair = f.soft(stack.unsqueeze(1), stack.unsqueeze(0))  # (n, n, R, B, Ko)
-    diag = stack @ f.diagonal_table(stack)  # (n, R, B, Ko): f(v, v)
-    n = stack.shape[0]
-    idx = torch.arange(n, device=pair.device)
-    pair = pair.index_put((idx, idx), diag)
-    return torch.einsum("rbi,rbj,ijrbk->rbk", wa.expand(*lead, n), wb.expand(*lead, n), pair)
+    independent = f.soft(stack, stack)  # (n, R, B, Ko): f(v_i, v_i) as two independent draws
+    exact = stack @ f.diagonal_table(stack)  # (n, R, B, Ko): f(v, v) for each value v
+    w = (wa.expand(*lead, -1) * wb.expand(*lead, -1)).movedim(-1, 0).unsqueeze(-1)  # (n, R, B, 1)
+    return (f.soft(out_a, out_b) + (w * (exact - independent)).sum(0)).clamp_min(0)
