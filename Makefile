@@ -91,8 +91,10 @@ lint: venv
 	$(VENV)/bin/ruff check workbench tests benchmarks
 
 bench: venv
-	$(PY) benchmarks/restarts.py
-	$(PY) benchmarks/overhead.py
+	mkdir -p out/bench
+	$(PY) benchmarks/restarts.py --json out/bench/restarts.json
+	$(PY) benchmarks/overhead.py --json out/bench/overhead.json
+	$(PY) benchmarks/lifelong_add2x2.py --quick --json out/bench/lifelong_quick.json
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache build dist
