@@ -137,3 +137,21 @@ def test_every_option_trains(kw):
     res = fit(_program_sketch(), _program_data(100), config=cfg)
     assert all(torch.isfinite(torch.tensor(r.losses)).all() for r in res.restarts)
     assert res.restarts[0].losses[-1] < res.restarts[0].losses[0]
+
+
+def test_fit_reads_out_programs_over_any_length_tapes():
+    """A sketch over a tape of any length: fit reads out each restart's program at the training length."""
+    Vec1 = TensorType("Vec1", (1,))
+    inc = wb.mod_add(5, domain=D5)
+
+    @wb.sketch(inputs={"tape": wb.Seq(Vec1)}, output=D5)
+    def count(tape):
+        acc = wb.const(D5, 0, name="acc@0")
+        step = wb.hole("step", D5)
+        for t in range(len(tape)):
+            acc = wb.let(f"acc@{t + 1}", inc(acc, step))
+        return acc
+
+    data = ({"tape": torch.zeros(40, 3, 1)}, torch.full((40,), 6 % 5))
+    res = fit(count, data, config=TrainConfig(restarts=2, steps=60, batch_size=8, hole_lr=0.2, validate_every=30))
+    assert res.best.best_accuracy == 1.0 and res.program.assignment == {"step": 2}

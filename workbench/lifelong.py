@@ -44,7 +44,7 @@ from .core.neural import NeuralFunction
 from .core.sketch import Sketch
 from .library import EntryNotFound, Library
 from .readout import Program
-from .train import Examples, TrainConfig, as_examples, fit
+from .train import Examples, TrainConfig, as_examples, fit, tape_lengths
 
 __all__ = [
     "LifelongError", "UntrainedNetworksError", "MissingLibraryFunctionError", "Task", "Schedule",
@@ -541,7 +541,8 @@ def _joint(seen: list[_TaskState], plan: list[tuple[int, int]], live: dict[str, 
 
 
 def _program(state: _TaskState) -> Program:
-    return Program(state.sketch, {k: int(v.detach()[0].argmax()) for k, v in state.holes.items()})
+    return Program(state.sketch, {k: int(v.detach()[0].argmax()) for k, v in state.holes.items()},
+                   lengths=tape_lengths(state.sketch, state.train.inputs))
 
 
 @torch.no_grad()

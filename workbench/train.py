@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .core.display import Displayable
+from .core.domains import Seq
 from .core.errors import ConfigError, DataError, TrainingError
 from .core.neural import NeuralFunction
 from .core.sketch import Sketch, SketchInfo
@@ -221,6 +222,11 @@ class FitResult(Displayable):
         return self.summary()
 
 
+def tape_lengths(sketch: Sketch, inputs: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """Lengths of the any-length tapes in ``inputs`` (read-out unrolls loops for a given length)."""
+    return {k: int(inputs[k].shape[1]) for k, t in sketch.inputs.items() if isinstance(t, Seq) and t.length is None}
+
+
 def _init_holes(info: SketchInfo, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> dict[str, nn.Parameter]:
     holes = {}
     for name, d in info.holes.items():
@@ -403,7 +409,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             else:
                 neural[name] = nf
         res.neural = neural
-        res.program = Program(sketch, res.assignment, neural)
+        res.program = Program(sketch, res.assignment, neural, lengths=tape_lengths(sketch, train_ex.inputs))
         if judge is not None:
             res.correct = bool(judge(res.program))
     hole_probs = {k: torch.softmax(v.detach(), -1).cpu() for k, v in holes.items()}

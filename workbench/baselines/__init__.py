@@ -1,0 +1,24 @@
+"""Neural baselines the paper compares NTPT with (sized by config objects, so tests run them tiny).
+
+* :mod:`workbench.baselines.lstm`: the MATH baseline, a 2-layer 256-unit LSTM over per-symbol image
+  embeddings, trained on 2-digit expressions and evaluated on longer ones.
+"""
+
+from .lstm import (
+    VALUES,
+    LibraryEncoder,
+    LSTMBaseline,
+    LSTMConfig,
+    LSTMFit,
+    MathTapes,
+    SymbolEncoder,
+    accuracy_by_length,
+    make_tapes,
+    math_tapes,
+    train_lstm,
+)
+
+__all__ = [
+    "VALUES", "LibraryEncoder", "LSTMBaseline", "LSTMConfig", "LSTMFit", "MathTapes", "SymbolEncoder",
+    "accuracy_by_length", "make_tapes", "math_tapes", "train_lstm",
+]
