@@ -372,7 +372,9 @@ RECIPES: dict[int, Recipe] = {
     1: Recipe(batch_size=64, phases=((900, 3e-3), (600, 3e-4)), max_seconds=28.0),
     2: Recipe(batch_size=32, phases=((1800, 3e-3), (1200, 3e-4))),
     4: Recipe(batch_size=16, phases=((3600, 2e-3), (2400, 3e-4))),
-    15: Recipe(batch_size=8, phases=((6000, 2e-3), (4000, 5e-4), (2000, 1e-4)), max_seconds=840.0),
+    # N=15 needs ~99.3% per image (0.993^30 = 0.81): random shifts and weight averaging get LeNet there
+    15: Recipe(batch_size=8, phases=((9000, 2e-3), (6000, 5e-4), (3000, 1e-4)), max_seconds=840.0, augment=2,
+               average=0.9995),
 }
 
 
