@@ -4,6 +4,8 @@
 #   make lab     start JupyterLab with the workbench extension
 #   make lint    ruff
 #   make bench   the benchmark scripts
+#   make reproduce  the paper's experiments at full size -> docs/results (hours; EXPERIMENTS="math path_len" picks some)
+#   make reproduce-quick  the same at smoke-test size -> out/reproduce-quick (minutes)
 #   make clean   remove out/ and caches (keeps .venv)
 # Needs only python3 (>= 3.10) and pip; node is needed only to rebuild the JupyterLab extension.
 
@@ -18,7 +20,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv test demo lab lint bench clean
+.PHONY: help setup venv test demo lab lint bench reproduce reproduce-quick clean
 
 help:
 	@sed -n 's/^#   make /  make /p' Makefile
@@ -89,6 +91,13 @@ lab: venv
 
 lint: venv
 	$(VENV)/bin/ruff check workbench tests benchmarks
+
+EXPERIMENTS ?= all
+reproduce: venv
+	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e || exit 1; done
+
+reproduce-quick: venv
+	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e --quick || exit 1; done
 
 bench: venv
 	mkdir -p out/bench

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -31,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("name", metavar="NAME")
     rm = verbs.add_parser("rm", parents=[loc], help="remove NAME@VERSION (its number is never reused)")
     rm.add_argument("ref", metavar="NAME@VERSION")
+
+    rep = commands.add_parser("reproduce", help="run one of the paper's experiments and write docs/results/NAME.{md,json}")
+    rep.add_argument("experiment", metavar="EXPERIMENT", nargs="?", default=None,
+                     help="an experiment name, 'all', or nothing to list them")
+    rep.add_argument("--quick", action="store_true", help="the small smoke-test size (minutes)")
+    rep.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    rep.add_argument("--out", metavar="DIR", default=None,
+                     help="output directory (default docs/results, or out/reproduce-quick with --quick)")
+    rep.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     return parser
 
 
@@ -75,7 +85,23 @@ def cmd_library(args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"library": cmd_library}
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import EXPERIMENTS, reproduce
+
+    if args.experiment is None:
+        print(_table([("EXPERIMENT", "WHAT")] + [(k, v[1]) for k, v in EXPERIMENTS.items()]))
+        return 0
+    names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    for name in names:
+        command = shlex.join(["workbench", "reproduce", name] + (["--quick"] if args.quick else [])
+                             + ([f"--seed={args.seed}"] if args.seed else [])
+                             + ([f"--out={args.out}"] if args.out else []))
+        reproduce(name, quick=args.quick, seed=args.seed, out_dir=args.out, threads=args.threads, command=command,
+                  progress=lambda line: print(line, flush=True))
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"library": cmd_library, "reproduce": cmd_reproduce}
 
 
 class UsageError(Exception):
