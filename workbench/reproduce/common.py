@@ -130,18 +130,21 @@ def reproduce(name: str, *, quick: bool = False, seed: int = 0, out_dir: str | P
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ReproduceError(f"threads must be an int >= 1, got {threads!r}")
-        torch.set_num_threads(threads)
     fn = load_experiment(name)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     out = Path(out_dir) if out_dir is not None else Path("out/reproduce-quick" if quick else "docs/results")
     out.mkdir(parents=True, exist_ok=True)
     log = progress or (lambda _line: None)
     token = _OUT_DIR.set(out)
-    info = machine()
+    info = machine()  # after set_num_threads: records the threads the experiment runs with
     t0 = time.perf_counter()
     try:
         result = fn(quick=quick, seed=seed, progress=log)
     finally:
         _OUT_DIR.reset(token)
+        torch.set_num_threads(previous_threads)
     if not isinstance(result, ExperimentResult):
         raise ReproduceError(f"experiment {name!r} returned {type(result).__name__}, not an ExperimentResult")
     result.seconds = time.perf_counter() - t0
