@@ -10,52 +10,20 @@ temporary root dir and library) and one page serve the user stories in order:
    in the panel; a name is asked for when needed, and invalid names are refused;
 4. the program-graph renderer shows an SVG (laid out in the browser from DOT).
 
-Screenshots of each state go to docs/images/. Skipped when /usr/bin/chromium, playwright or the
-built extension is missing; installs nothing and never lets playwright download a browser.
+Screenshots of each state go to $WORKBENCH_SCREENSHOTS (default out/screenshots; see _jlab.py).
+Skipped when /usr/bin/chromium, playwright or the built extension is missing; installs nothing and never lets playwright download a browser.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ROOT / "docs" / "images"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT = 60_000  # ms, for the slow first steps (JupyterLab load, kernel start with torch)
+from _jlab import running_lab, shot, skip_reason
 
 pytestmark = pytest.mark.slow
-
-
-def _extension_installed() -> bool:
-    from jupyter_core.paths import jupyter_path
-
-    return any((Path(p) / "ntpt-workbench" / "package.json").is_file() for p in jupyter_path("labextensions"))
-
-
-def _skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium chromium-driver; `make test` does it as root)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is not installed (pip install -e '.[test]')"
-    if not _extension_installed():
-        return "the JupyterLab extension is not built/installed (needs node: pip install -e . builds it)"
-    return None
 
 
 # --------------------------------------------------------------------------- the test library
@@ -167,80 +135,20 @@ def _notebook(path: Path) -> None:
 # --------------------------------------------------------------------------- server and browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    reason = _skip_reason()
+    reason = skip_reason(need_extension=True)
     if reason:
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
     tmp = tmp_path_factory.mktemp("lab")
-    root, lib, cfg = tmp / "root", tmp / "lib", tmp / "config"
+    root, lib = tmp / "root", tmp / "lib"
     root.mkdir()
-    (cfg / "labconfig").mkdir(parents=True)
-    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     _make_library(lib)
     _notebook(root / "workbench.ipynb")
-
-    port, token = _free_port(), secrets.token_hex(16)
-    script = tmp / "start_lab.sh"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'exec "{sys.executable}" -m jupyterlab --allow-root --no-browser --ip=127.0.0.1 --port={port} '
-        f'--IdentityProvider.token="{token}" --ServerApp.root_dir="{root}" --NTPTWorkbench.library="{lib}"'
-        "\n")
-    script.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PLAYWRIGHT"))}
-    env.update(WORKBENCH_LIBRARY=str(lib), JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-               PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                req = urllib.request.Request(f"{base}/ntpt/library/stamp",
-                                             headers={"Authorization": f"token {token}"})
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(TIMEOUT)
-            page.goto(f"{base}/lab/tree/workbench.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content")
-            page.wait_for_function("document.querySelector('.jp-StatusBar-Widget') && "
-                                   "document.body.innerText.includes('| Idle')", timeout=90_000)
-            yield {"page": page, "lib": lib, "base": base, "token": token, "log": tmp / "server.log"}
-            browser.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def _shot(page, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / name))
+    with running_lab(tmp, root, "workbench.ipynb", ready_path="/ntpt/library/stamp",
+                     lab_args=f'--NTPTWorkbench.library="{lib}"', env={"WORKBENCH_LIBRARY": str(lib)},
+                     viewport=(1400, 900)) as lab:
+        yield {**lab, "lib": lib}
 
 
 def _center(locator) -> tuple[float, float]:
@@ -308,7 +216,7 @@ def test_panel_lists_the_library(lab):
     assert panel.locator(".jp-ntpt-entry .jp-ntpt-name").all_inner_texts() == ["op"]
     panel.locator(".jp-ntpt-filter").fill("")
     page.wait_for_function("document.querySelectorAll('#ntpt-library .jp-ntpt-entry').length === 2")
-    _shot(page, "lab_panel.png")
+    shot(page, "lab_panel.png")
 
 
 def test_drag_an_entry_into_the_notebook(lab):
@@ -341,7 +249,7 @@ def test_drag_an_entry_into_the_notebook(lab):
     out.wait_for()
     page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[3].innerText.includes('LOADED')")
     assert "LOADED Image28x28 -> Digit[10] 1" in out.inner_text()
-    _shot(page, "lab_drag_in.png")
+    shot(page, "lab_drag_in.png")
 
 
 def test_drag_a_trained_functions_card_onto_the_panel(lab):
@@ -367,7 +275,7 @@ def test_drag_a_trained_functions_card_onto_the_panel(lab):
     page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-entry[data-name=\"digit\"] "
                            ".jp-ntpt-version').innerText === 'v2'")
     assert "from v1" in digit.locator(".jp-ntpt-provenance").inner_text()
-    _shot(page, "lab_drag_out.png")
+    shot(page, "lab_drag_out.png")
 
 
 def test_the_graph_renderer_shows_an_svg(lab):
@@ -381,7 +289,7 @@ def test_the_graph_renderer_shows_an_svg(lab):
     assert "digit(grid[0])" in (svg.text_content() or "")
     assert "def add2x2_top" in graph.locator(".jp-ntpt-source").inner_text()
     _cell(page, 5).scroll_into_view_if_needed()
-    _shot(page, "lab_graph.png")
+    shot(page, "lab_graph.png")
 
 
 def test_publishing_asks_for_a_name_when_needed(lab):

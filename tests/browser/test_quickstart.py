@@ -5,13 +5,14 @@ root dir holding a copy of notebooks/00_quickstart.ipynb) runs with ``WORKBENCH_
 environment, so its kernels train the small ADD2x2 in well under a minute. The user story:
 
 1. open the notebook, Run > Run All Cells, wait until every cell has run (kernel idle, no ``[*]``),
-   without errors, and the trace explorer shows up (screenshot ``docs/images/lab_quickstart.png``);
+   without errors, and the trace explorer shows up (screenshot ``lab_quickstart.png``);
 2. move the explorer's step slider (arrow key on the focused handle, then a mouse drag to the end):
    the readout, the step label, the StepView (anywidget) and the heatmap image (its bytes) all
-   change (screenshot ``docs/images/lab_trace_slider.png``).
+   change (screenshot ``lab_trace_slider.png``).
 
 Skipped when /usr/bin/chromium or playwright is missing; installs nothing and never lets playwright
-download a browser. The set-up is a small copy of test_lab.py's (that file is left as it is).
+download a browser. The server/browser set-up is shared with test_lab.py (``_jlab.py``); screenshots go to
+``$WORKBENCH_SCREENSHOTS`` (default ``out/screenshots``).
 """
 
 from __future__ import annotations
@@ -19,43 +20,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from _jlab import ROOT, TIMEOUT, running_lab, shot, skip_reason, wait_idle
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
-IMAGES = ROOT / "docs" / "images"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT = 60_000  # ms, for the slow first steps (JupyterLab load, kernel start with torch)
-RUN_TIMEOUT = 150_000  # ms for Run All Cells (the small notebook computes for well under a minute)
+# WORKBENCH_SMALL=0 in the environment runs the notebook at full size (a few minutes; e.g. to refresh
+# docs/images/lab_quickstart.png with WORKBENCH_SCREENSHOTS=docs/images); the default is the small size.
+SMALL = os.environ.get("WORKBENCH_SMALL", "1")
+RUN_TIMEOUT = 150_000 if SMALL == "1" else 900_000  # ms for Run All Cells
 
 pytestmark = pytest.mark.slow
-
-
-def _skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium chromium-driver; `make test` does it as root)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is not installed (pip install -e '.[test]')"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _copy_notebook(dest: Path) -> None:
@@ -69,79 +46,17 @@ def _copy_notebook(dest: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    reason = _skip_reason()
+    reason = skip_reason(need_extension=False)
     if reason:
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
     tmp = tmp_path_factory.mktemp("quickstart-lab")
-    root, lib, cfg = tmp / "root", tmp / "lib", tmp / "config"
+    root, lib = tmp / "root", tmp / "lib"
     root.mkdir()
     lib.mkdir()
-    (cfg / "labconfig").mkdir(parents=True)
-    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     _copy_notebook(root / NOTEBOOK.name)
-
-    port, token = _free_port(), secrets.token_hex(16)
-    script = tmp / "start_lab.sh"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'exec "{sys.executable}" -m jupyterlab --allow-root --no-browser --ip=127.0.0.1 --port={port} '
-        f'--IdentityProvider.token="{token}" --ServerApp.root_dir="{root}"\n')
-    script.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PLAYWRIGHT"))}
-    path = env.get("PYTHONPATH", "")
-    env.update(WORKBENCH_SMALL="1",  # the kernels inherit it: the notebook's small-size switch
-               PYTHONPATH=str(ROOT) + (os.pathsep + path if path else ""),
-               WORKBENCH_LIBRARY=str(lib), JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-               PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
-    env.pop("MPLBACKEND", None)
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                req = urllib.request.Request(f"{base}/api/status", headers={"Authorization": f"token {token}"})
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(TIMEOUT)
-            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content")
-            _wait_idle(page, 90_000)
-            yield {"page": page, "log": tmp / "server.log"}
-            browser.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def _wait_idle(page, timeout: float) -> None:
-    page.wait_for_function("document.querySelector('.jp-StatusBar-Widget') && "
-                           "document.body.innerText.includes('| Idle')", timeout=timeout)
-
-
-def _shot(page, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / name))
+    # the kernels inherit WORKBENCH_SMALL: the notebook's small-size switch
+    with running_lab(tmp, root, NOTEBOOK.name, env={"WORKBENCH_SMALL": SMALL, "WORKBENCH_LIBRARY": str(lib)}) as lab:
+        yield lab
 
 
 PROMPTS = "[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent.trim())"
@@ -159,7 +74,7 @@ def ran(lab):
         # done: the first code cell has a number and no cell is queued or running
         page.wait_for_function(f"(() => {{ const p = {PROMPTS}; return /\\d/.test(p[0]) && "
                                "!p.some(t => t.includes('*')); })()", timeout=RUN_TIMEOUT, polling=500)
-        _wait_idle(page, TIMEOUT)
+        wait_idle(page, TIMEOUT)
     except Exception as e:
         shot = lab["log"].parent / "run_all_failed.png"
         page.screenshot(path=str(shot))
@@ -197,7 +112,7 @@ def test_run_all_cells(ran):
     explorer.locator(".noUi-handle").wait_for()
     explorer.locator("img.widget-image").wait_for()
     _to_top(_cell(page, "fit_live(sketch"))
-    _shot(page, "lab_quickstart.png")
+    shot(page, "lab_quickstart.png")
     print(f"Run All Cells took {ran['seconds']:.1f} s")
 
 
@@ -264,4 +179,4 @@ def test_trace_slider_moves_the_view(ran):
         page.keyboard.press("ArrowLeft")
         states.append(_moved(explorer, states[-1], index, steps))
     assert len({s["image"] for s in states}) == len(states)  # every step has its own heatmap
-    _shot(page, "lab_trace_slider.png")
+    shot(page, "lab_trace_slider.png")
