@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", metavar="DIR", default=None,
                      help="output directory (default docs/results, or out/reproduce-quick with --quick)")
     rep.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    rep.add_argument("--render", action="store_true",
+                     help="re-write EXPERIMENT.md from the EXPERIMENT.json already in the output directory (no run)")
     return parser
 
 
@@ -92,6 +94,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         print(_table([("EXPERIMENT", "WHAT")] + [(k, v[1]) for k, v in EXPERIMENTS.items()]))
         return 0
     names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    if args.render:
+        from pathlib import Path
+
+        from .reproduce.common import load_result, write_result
+
+        out = Path(args.out or ("out/reproduce-quick" if args.quick else "docs/results"))
+        for name in names:
+            _, md = write_result(load_result(out / f"{name}.json"), out)
+            print(f"wrote {md}")
+        return 0
     for name in names:
         command = shlex.join(["workbench", "reproduce", name] + (["--quick"] if args.quick else [])
                              + ([f"--seed={args.seed}"] if args.seed else [])

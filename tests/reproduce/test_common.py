@@ -82,3 +82,15 @@ def test_cli_lists_runs_and_reports_errors(fake, tmp_path, capsys):
     assert data["command"] == f"workbench reproduce fake --quick --out={tmp_path}"
     assert cli.main(["reproduce", "nope"]) == 2
     assert "unknown experiment 'nope'" in capsys.readouterr().err
+
+
+def test_render_rewrites_markdown_from_json(fake, tmp_path, capsys):
+    reproduce("fake", quick=True, out_dir=tmp_path, progress=None)
+    md = tmp_path / "fake.md"
+    first = md.read_text()
+    md.unlink()
+    assert cli.main(["reproduce", "fake", "--render", "--out", str(tmp_path)]) == 0
+    assert md.read_text() == first
+    (tmp_path / "fake.json").write_text('{"experiment": "fake"}')
+    assert cli.main(["reproduce", "fake", "--render", "--out", str(tmp_path)]) == 2
+    assert "not a results file" in capsys.readouterr().err

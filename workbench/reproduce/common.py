@@ -18,14 +18,14 @@ import platform
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import WorkbenchError
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "ReproduceError", "experiment_names", "load_experiment",
-           "plot_path", "reproduce", "write_result", "machine"]
+           "load_result", "plot_path", "reproduce", "write_result", "machine"]
 
 
 class ReproduceError(WorkbenchError, ValueError):
@@ -99,7 +99,9 @@ def load_experiment(name: str) -> Callable[..., ExperimentResult]:
     if name not in EXPERIMENTS:
         raise ReproduceError(f"unknown experiment {name!r}", hint=f"one of: {', '.join(EXPERIMENTS)} (or 'all')")
     module = importlib.import_module(EXPERIMENTS[name][0])
-    fn = getattr(module, f"run_{name}", None) or getattr(module, "run")
+    fn = getattr(module, f"run_{name}", None) or getattr(module, "run", None)
+    if not callable(fn):
+        raise ReproduceError(f"experiment module {module.__name__} has no run_{name}() or run()")
     return fn
 
 
@@ -201,6 +203,21 @@ def _restarts_line(result: ExperimentResult) -> str:
     return f"{c} of {r}"
 
 
+def load_result(path: str | Path) -> ExperimentResult:
+    """An :class:`ExperimentResult` back from its ``.json`` file (e.g. to re-render the Markdown)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ReproduceError(f"cannot read results file {path}: {e}", hint="a docs/results/NAME.json file") from e
+    names = {f.name for f in fields(ExperimentResult)}
+    missing = [k for k in REQUIRED_KEYS if k not in data] if isinstance(data, dict) else list(REQUIRED_KEYS)
+    if missing:
+        raise ReproduceError(f"{path} is not a results file (missing {missing or 'everything'})",
+                             hint="it must be a JSON object written by `workbench reproduce`")
+    return ExperimentResult(**{k: v for k, v in data.items() if k in names})
+
+
 def write_result(result: ExperimentResult, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``OUT/EXPERIMENT.json`` and ``OUT/EXPERIMENT.md`` (atomically: temp file, then rename)."""
     out = Path(out_dir)
@@ -211,7 +228,7 @@ def write_result(result: ExperimentResult, out_dir: str | Path) -> tuple[Path, P
         raise ReproduceError(f"result of {result.experiment!r} lacks keys {missing}")
     size = "QUICK size (a smoke run: small data, few steps; NOT the reproduction)" if result.quick else "full size"
     synthetic = (f"\n**SYNTHETIC data:** {', '.join(result.synthetic)} (generated procedurally, see "
-                 "`workbench/data/`); all MNIST digits are real.\n" if result.synthetic else "")
+                 "`workbench/data/`).\n" if result.synthetic else "")
     plots = "\n".join(f"![{p}]({p})" for p in result.plots)
     md = f"""# `{result.experiment}`: {EXPERIMENTS.get(result.experiment, ('', ''))[1]}
 
