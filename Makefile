@@ -100,10 +100,13 @@ reproduce-quick: venv
 	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e --quick || exit 1; done
 
 bench: venv
-	mkdir -p out/bench
-	$(PY) benchmarks/restarts.py --json out/bench/restarts.json
-	$(PY) benchmarks/overhead.py --json out/bench/overhead.json
-	$(PY) benchmarks/lifelong_add2x2.py --quick --json out/bench/lifelong_quick.json
+	mkdir -p out/bench/make
+	$(PY) benchmarks/restarts.py --repeats 3 --inits normal --restarts 1 8 64 256 --json out/bench/make/restarts.json
+	$(PY) benchmarks/overhead.py --archs lenet --repeats 3 --json out/bench/make/overhead.json
+	$(PY) benchmarks/scaling.py --json out/bench/make/scaling.json --plots out/bench/make/plots
+	$(PY) benchmarks/mnist_addition.py --n 1 --learned-variants shared --json out/bench/make/mnist_addition.json
+	$(PY) benchmarks/deepproblog_side_by_side.py --n 1 --quick --iterations 600 --json out/bench/make/dpl_n1_quick.json
+	$(PY) benchmarks/lifelong_add2x2.py --quick --json out/bench/make/lifelong_quick.json
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache build dist

@@ -37,11 +37,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _common import machine_info, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".cache" / "dpl-venv"
@@ -298,18 +299,8 @@ def run_workbench(n: int, *, seed: int, threads: int, data=None) -> dict:
 
 
 def machine() -> dict:
-    import torch
-
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpus": os.cpu_count()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-        info["load_avg_at_start"] = os.getloadavg()
-    except OSError:
-        pass
+    info = machine_info()
+    info["load_avg_at_start"] = info["load_average"]
     return info
 
 
@@ -384,9 +375,7 @@ def main(argv: list[str] | None = None) -> int:
               "epoch_time_ratio": ratio, "epoch_cpu_time_ratio": cpu_ratio, "load_avg_at_end": os.getloadavg(),
               "deepproblog_epoch_label": label, "deepproblog_accuracy_label": acc_label,
               "command": " ".join([Path(sys.executable).name, *sys.argv])}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -18,13 +18,13 @@ the nets never trained on.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import machine_info, write_json
 
 from workbench import nets
 from workbench.core import Image28, NeuralFunction
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     ap.add_argument("--json", metavar="PATH", help="write the figures (and both runs) as JSON")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as every benchmark; 0 = torch's choice)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -139,12 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
            "size": "quick" if args.quick else "full", "seed": args.seed, "threshold": THRESHOLD,
            "torch_threads": torch.get_num_threads(), "figures": figures,
            "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "arch": size["arch"],
-           "lifelong": life.to_dict(), "scratch": scratch.to_dict()}
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=2))
-        print(f"wrote {path}")
+           "lifelong": life.to_dict(), "scratch": scratch.to_dict(), "machine": machine_info()}
+    if write_json(args.json, out):
+        print(f"wrote {args.json}")
     return out
 
 

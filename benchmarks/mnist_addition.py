@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from _common import load_average, machine_info, write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -110,7 +108,7 @@ def run_fixed(n: int, *, quick: bool, seed: int, partitions: int, augment: int |
     run = ma.train_addition(n, train, recipe=recipe, seed=seed)
     ev = ma.evaluate(run.sketch, test, digit=run.digit)
     out = {"n": n, "train_examples": len(train), "test_examples": len(test), "recipe": recipe.describe(),
-           "steps": run.steps, "epochs": run.epochs, "train_seconds": run.seconds,
+           "steps": run.steps, "epochs": run.epochs, "train_seconds": run.seconds, "train_cpu_seconds": run.cpu_seconds,
            "epoch_seconds": run.seconds_per_epoch, "test_accuracy": ev.accuracy,
            "digit_accuracy": ev.digit_accuracy, "sum_digit_accuracy": ev.sum_digit_accuracy,
            "expected_from_digit_accuracy": ev.digit_accuracy ** (2 * n), "published": PUBLISHED.get(n)}
@@ -119,7 +117,8 @@ def run_fixed(n: int, *, quick: bool, seed: int, partitions: int, augment: int |
                 for k in range(partitions)]
         out["test_accuracy_partitions"] = accs
         out["test_accuracy_partitions_mean"] = statistics.fmean(accs)
-    print(f"   test accuracy {ev.accuracy:.4f} (digits {ev.digit_accuracy:.4f}); {run.seconds:.1f} s training, "
+    print(f"   test accuracy {ev.accuracy:.4f} (digits {ev.digit_accuracy:.4f}); {run.seconds:.1f} s training "
+          f"({run.cpu_seconds:.1f} s CPU), "
           f"{run.seconds_per_epoch:.2f} s/epoch, {run.epochs:.1f} epochs"
           + (f"; mean over {partitions} more test groupings {out['test_accuracy_partitions_mean']:.4f}"
              if "test_accuracy_partitions" in out else ""), flush=True)
@@ -153,14 +152,8 @@ def run_learned(n: int, *, shared: bool, restarts: int, steps: int, batch: int, 
 
 
 def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpus": os.cpu_count(), "threads": torch.get_num_threads()}
-    try:
-        info["cpu"] = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                           if ln.startswith("model name"))
-        info["load_avg_at_start"] = os.getloadavg()
-    except (OSError, StopIteration):
-        pass
+    info = machine_info()
+    info["load_avg_at_start"] = info["load_average"]
     return info
 
 
@@ -176,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learned-n", type=int, default=2)
     ap.add_argument("--learned-restarts", type=int, default=8)
     ap.add_argument("--learned-steps", type=int, default=800)
+    ap.add_argument("--learned-variants", nargs="+", choices=("shared", "per_position"), default=None,
+                    help="learned-carry hole layouts (default both; --quick: shared)")
     ap.add_argument("--no-overhead", dest="overhead", action="store_false")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -195,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f">> overhead N={n} (batch {o['batch']}): workbench {o['workbench_step_ms']:.1f} ms / bare LeNet "
                       f"{o['bare_lenet_step_ms']:.1f} ms per step = {o['ratio_median']:.2f}x", flush=True)
         if args.learned:
-            variants = [True] if args.quick else [True, False]
+            layouts = args.learned_variants or (["shared"] if args.quick else ["shared", "per_position"])
+            variants = [layout == "shared" for layout in layouts]
             result["learned"] = [run_learned(args.learned_n, shared=shared,
                                              restarts=4 if args.quick else args.learned_restarts,
                                              steps=60 if args.quick else args.learned_steps, batch=16, seed=args.seed)
@@ -203,9 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"ERROR: MNIST is not available: {e}", file=sys.stderr)
         return 2
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    result["machine"]["load_average_end"] = load_average()
+    write_json(args.json, result)
     return 0
 
 

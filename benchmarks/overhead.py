@@ -23,13 +23,12 @@ Goal: ratio <= 1.5 for lenet (``ratio`` in the JSON: lenet, 32 grids = 128 digit
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from _common import clocks, load_average, machine_info, since, write_json
 
 try:
     import workbench  # noqa: F401
@@ -51,34 +50,7 @@ MODES = ("shared", "per_restart")
 CLOCKS = ("cpu", "wall")
 
 
-def machine_info() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor() or "unknown"
-    return {"cpu_model": model, "cores": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "python": platform.python_version(),
-            "platform": platform.platform(), "load_average": _load()}  # at the end of the run
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _clocks() -> tuple[float, float]:
-    return time.process_time(), time.perf_counter()
-
-
-def _since(start: tuple[float, float]) -> tuple[float, float]:
-    now = _clocks()
-    return now[0] - start[0], now[1] - start[1]
+_clocks, _since, _load = clocks, since, load_average
 
 
 class ProgramStep:
@@ -250,12 +222,10 @@ def main(argv: list[str] | None = None) -> dict:
     res = run(archs=archs, batches=batches, modes=MODES, repeats=args.repeats or (2 if args.quick else 7),
               n1=n1, n2=n2)
     res["machine"]["load_average_start"] = load_start
+    res["command"] = " ".join(["python", *sys.argv])
     print_table(res)
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=2))
-        print(f"wrote {path}")
+    if write_json(args.json, res):
+        print(f"wrote {args.json}")
     return res
 
 

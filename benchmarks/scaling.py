@@ -4,7 +4,8 @@ A "step" is what :func:`workbench.train.fit` does per iteration: the soft interp
 sketch on a batch, the cross-entropy of the targets, backward, one Adam step. Each sweep builds all
 its configurations first and then times them round-robin (``--rounds`` rounds of ``--per-round``
 steps, after a warm-up), so slow phases of a shared machine hit every configuration alike; the
-median per-step time is reported. Images are random tensors and targets random digits: timing does
+median per-step process CPU time is reported (on a shared machine, wall time moves with the other
+processes' load; CPU time much less). Images are random tensors and targets random digits: timing does
 not depend on the data, and the script needs no MNIST.
 
 * tape: the MNIST-addition adder (``workbench.tasks.mnist_addition.make_sketch``) on tapes of
@@ -13,38 +14,35 @@ not depend on the data, and the script needs no MNIST.
   against tape length (slope, intercept, R^2);
 * domain: ``mod_add`` of a hole and a soft value over ``Int(M)`` (two additions per step), the
   generic table path (an ``M^3`` 0/1 table, refused by the core above 50M entries, i.e. M > 368)
-  against the circular-convolution fast path (FFT), M up to 1000;
+  against the circular-convolution fast path (a DFT as three GEMMs up to DFT length 256, FFT
+  above), M up to 1000;
 * restarts: the learned-carry sketch (N=2) with R restarts, (a) program-only restarts sharing one
   net (the net runs once, holes are ``(R, K)``) and (b) one LeNet per restart (``torch.func.vmap``);
 * batch: the N=1 adder against the bare LeNet step, batch 8..512 examples.
 
-Plots: ``docs/images/scaling_{tape,domain,restarts,batch}.png`` (``--plots DIR`` elsewhere).
+Plots: ``docs/images/bench_{tape,domain,restarts,batch}.png`` (``--plots DIR`` elsewhere).
 
-    .venv/bin/python benchmarks/scaling.py --json out/scaling.json
+    .venv/bin/python benchmarks/scaling.py --json out/bench/scaling.json
     .venv/bin/python benchmarks/scaling.py --quick --json out/scaling_quick.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import interleaved, linear_fit, load_average, machine_info, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from workbench.core import Int, hole, sketch  # noqa: E402
 from workbench.core.errors import DomainError  # noqa: E402
-from workbench.core.functions import mod_add  # noqa: E402
+from workbench.core.functions import GEMM_DFT_MAX, FiniteFunction, mod_add  # noqa: E402
 from workbench.tasks import mnist_addition as ma  # noqa: E402
 from workbench.train import RestartNets  # noqa: E402
 
@@ -52,32 +50,7 @@ Step = Callable[[], None]
 
 
 # -- timing ----------------------------------------------------------------------------------------
-def measure(steps: dict, *, rounds: int, per_round: int, warmup: int = 1) -> dict:
-    """Median seconds per step of each closure, timed round-robin."""
-    for f in steps.values():
-        for _ in range(warmup):
-            f()
-    times: dict = {k: [] for k in steps}
-    for _ in range(rounds):
-        for k, f in steps.items():
-            t = time.perf_counter()
-            for _ in range(per_round):
-                f()
-            times[k].append((time.perf_counter() - t) / per_round)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def linear_fit(xs: list[float], ys: list[float]) -> dict:
-    """Least-squares line ``y = slope * x + intercept`` and its R^2."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    slope = sxy / sxx
-    intercept = my - slope * mx
-    ss_res = sum((y - (slope * x + intercept)) ** 2 for x, y in zip(xs, ys))
-    ss_tot = sum((y - my) ** 2 for y in ys)
-    return {"slope": slope, "intercept": intercept, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0}
+measure = interleaved  # median seconds per step of each closure, timed round-robin
 
 
 def _nll(outs: dict, targets: dict) -> torch.Tensor:
@@ -146,9 +119,10 @@ def sweep_tape(lengths: list[int], batch: int, rounds: int, per_round: int) -> d
 
 def _modadd_sketch(m: int, *, table: bool):
     d = Int(m)
-    f = mod_add(m, domain=d, name="mod_add", tabulate=table)
-    if table:
-        f.table  # noqa: B018 - raises DomainError when the core refused to tabulate
+    if table:  # the generic path: no fast path declared, so every call uses the M^3 table
+        f = FiniteFunction("mod_add", lambda x, y: (x + y) % m, inputs=(d, d), output=d)
+    else:  # no table: the fast path (DFT-as-GEMM up to GEMM_DFT_MAX, FFT above)
+        f = mod_add(m, domain=d, name="mod_add", tabulate=False)
     @sketch(inputs={"x": d}, output=d, name=f"modadd{m}")
     def body(x):
         y = f(x, hole("k1", d), name="y")
@@ -161,12 +135,16 @@ def sweep_domain(sizes: list[int], table_sizes: list[int], batch: int, rounds: i
     gen = torch.Generator().manual_seed(0)
     steps: dict = {}
     refused: dict = {}
+    build_s: dict = {}
     for m in sizes:
         for path in ("fast", "table"):
             if path == "table" and m not in table_sizes:
                 continue
             try:
+                t0 = time.process_time()
                 sk = _modadd_sketch(m, table=path == "table")
+                if path == "table":
+                    build_s[m] = time.process_time() - t0
             except DomainError as e:
                 refused[m] = str(e).splitlines()[0]
                 continue
@@ -178,7 +156,9 @@ def sweep_domain(sizes: list[int], table_sizes: list[int], batch: int, rounds: i
     fast = [1e3 * t[("fast", m)] for m in sizes]
     table = [1e3 * t[("table", m)] if ("table", m) in t else None for m in sizes]
     return {"sizes": sizes, "batch": batch, "fast_ms": fast, "table_ms": table,
+            "fast_kernel": [("dft_gemm" if m <= GEMM_DFT_MAX else "fft") for m in sizes],
             "table_memory_mb": [m ** 3 * 12 / 2 ** 20 if ("table", m) in t else None for m in sizes],
+            "table_build_cpu_s": [build_s.get(m) for m in sizes],
             "table_refused": {str(k): v for k, v in refused.items()},
             "table_cap_entries": 50_000_000, "table_largest_possible_m": int(round(50_000_000 ** (1 / 3) - 0.5))}
 
@@ -235,11 +215,14 @@ def plot_all(res: dict, out: Path) -> list[str]:
 
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    note = f"{res['machine'].get('cpu', 'CPU')}, {res['machine']['threads']} thread(s)" + (" [quick]" if res["quick"] else "")
+    m = res["machine"]
+    note = (f"{m.get('cpu_model', 'CPU')}, {m['threads']} torch thread, load average {m.get('load_avg_at_start')}"
+            + (" [quick]" if res["quick"] else ""))
 
     def save(fig, name):
-        fig.tight_layout()
-        path = out / f"scaling_{name}.png"
+        fig.text(0.01, 0.005, note, fontsize=6, color="gray")
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        path = out / f"bench_{name}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         files.append(str(path))
@@ -252,21 +235,20 @@ def plot_all(res: dict, out: Path) -> list[str]:
     xs = [min(t["lengths"]), max(t["lengths"])]
     ax.plot(xs, [f["slope_ms_per_symbol"] * x + f["intercept_ms"] for x in xs], ":", color="gray",
             label=f"fit: {f['slope_ms_per_symbol']:.2f} ms/symbol + {f['intercept_ms']:.1f} ms, R²={f['r2']:.3f}")
-    ax.set(xlabel="tape length (images per example)", ylabel="ms per training step",
+    ax.set(xlabel="tape length (images per example)", ylabel="CPU ms per training step",
            title=f"Step time vs tape length (batch {t['batch']})")
     ax.legend(fontsize=8)
-    ax.text(0.01, -0.2, note, transform=ax.transAxes, fontsize=7, color="gray")
     save(fig, "tape")
 
     d = res["domain"]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.loglog(d["sizes"], d["fast_ms"], "o-", label="fast path (circular convolution, FFT)")
+    ax.loglog(d["sizes"], d["fast_ms"], "o-", label=f"fast path (DFT as GEMMs up to M={GEMM_DFT_MAX}, FFT above)")
     tm = [(m, v) for m, v in zip(d["sizes"], d["table_ms"]) if v is not None]
     if tm:
         ax.loglog([m for m, _ in tm], [v for _, v in tm], "s-", label="table path (M³ table)")
         ax.axvline(d["table_largest_possible_m"], color="gray", ls=":", lw=1)
         ax.text(d["table_largest_possible_m"], ax.get_ylim()[0] * 1.5, " table cap\n (50M entries)", fontsize=7)
-    ax.set(xlabel="domain size M", ylabel="ms per training step",
+    ax.set(xlabel="domain size M", ylabel="CPU ms per training step",
            title=f"mod-add over Int(M): table vs fast path (batch {d['batch']})")
     ax.legend(fontsize=8)
     save(fig, "domain")
@@ -276,7 +258,9 @@ def plot_all(res: dict, out: Path) -> list[str]:
     ax.loglog(r["restarts"], r["shared_net_ms"], "o-", label="program restarts, one shared LeNet")
     if r["per_restart_restarts"]:
         ax.loglog(r["per_restart_restarts"], r["per_restart_ms"], "s-", label="one LeNet per restart (vmap)")
-    ax.set(xlabel="restarts R", ylabel="ms per training step",
+    ax.loglog(r["restarts"], [r["shared_net_ms"][0] * 4] * len(r["restarts"]), ":", color="gray",
+              label="4x the R=1 step (shared net)")
+    ax.set(xlabel="restarts R", ylabel="CPU ms per training step",
            title=f"Learned-carry sketch (N={r['n']}, batch {r['batch']}): restarts")
     ax.legend(fontsize=8)
     save(fig, "restarts")
@@ -291,18 +275,6 @@ def plot_all(res: dict, out: Path) -> list[str]:
     ax.legend(fontsize=8)
     save(fig, "batch")
     return files
-
-
-def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpus": os.cpu_count(), "threads": torch.get_num_threads()}
-    try:
-        info["cpu"] = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                           if ln.startswith("model name"))
-        info["load_avg_at_start"] = os.getloadavg()
-    except (OSError, StopIteration):
-        pass
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     q = args.quick
     rounds, per = (2, 2) if q else (5, 4)
     which = set(args.only or ("tape", "domain", "restarts", "batch"))
-    res: dict = {"machine": machine(), "quick": q, "command": " ".join(["python", *sys.argv])}
+    info = machine_info()
+    info["load_avg_at_start"] = info["load_average"]
+    res: dict = {"machine": info, "quick": q, "command": " ".join(["python", *sys.argv]),
+                 "clock": "process CPU time per step (median over rounds)"}
     t0 = time.perf_counter()
     try:
         if "tape" in which:
@@ -354,13 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         torch.set_flush_denormal(prev)
     res["seconds"] = time.perf_counter() - t0
+    res["machine"]["load_average_end"] = load_average()
     if args.plot and all(k in res for k in ("tape", "domain", "restarts", "batch")):
         out = args.plots or (REPO / ("out/scaling-quick" if q else "docs/images"))
         res["plots"] = plot_all(res, out)
         print("plots:", ", ".join(res["plots"]))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o))
+    write_json(args.json, res)
     return 0
 
 

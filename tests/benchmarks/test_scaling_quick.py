@@ -21,10 +21,10 @@ def test_scaling_quick_writes_all_sections(tmp_path):
     assert {"lengths", "batch", "step_ms", "bare_lenet_ms", "ratio", "fit", "fit_program_part"} <= set(res["tape"])
     assert {"slope_ms_per_symbol", "intercept_ms", "r2"} <= set(res["tape"]["fit"])
     assert len(res["tape"]["step_ms"]) == len(res["tape"]["lengths"])
-    assert {"sizes", "batch", "fast_ms", "table_ms", "table_memory_mb", "table_refused", "table_cap_entries",
+    assert {"sizes", "batch", "fast_ms", "fast_kernel", "table_ms", "table_memory_mb", "table_refused", "table_cap_entries",
             "table_largest_possible_m"} <= set(res["domain"])
     assert {"restarts", "batch", "n", "shared_net_ms", "per_restart_restarts", "per_restart_ms"} <= set(res["restarts"])
     assert {"sizes", "n", "step_ms", "bare_lenet_ms", "examples_per_s", "images_per_s", "ratio"} <= set(res["batch"])
     names = sorted(Path(p).name for p in res["plots"])
-    assert names == ["scaling_batch.png", "scaling_domain.png", "scaling_restarts.png", "scaling_tape.png"]
+    assert names == ["bench_batch.png", "bench_domain.png", "bench_restarts.png", "bench_tape.png"]
     assert all(Path(p).stat().st_size > 0 for p in res["plots"])

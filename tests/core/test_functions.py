@@ -83,3 +83,81 @@ def test_one_argument_and_three_argument_functions():
             for k in range(3):
                 brute[:, sorted((i, j, k))[1]] += x[:, i] * y[:, j] * z[:, k]
     torch.testing.assert_close(f3.soft(x, y, z), brute)
+
+
+# -- the DFT-as-GEMM fast path (small convolutions as three matrix products) -----------------------
+@pytest.mark.parametrize("overflow", ["drop", "clamp"])
+@pytest.mark.parametrize("kind,offset", [("add", 0), ("sub", 0), ("sub", 9)])
+@pytest.mark.parametrize("sizes", [(19, 19, 19), (10, 10, 19), (7, 4, 25), (3, 9, 5), (1, 1, 1)])
+def test_dft_gemm_path_equals_table_to_float64_precision(sizes, kind, offset, overflow):
+    a, b, o = sizes
+    f = (wb.add(Int(a), Int(b), Int(o), overflow=overflow) if kind == "add"
+         else wb.sub(Int(a), Int(b), Int(o), overflow=overflow, offset=offset))
+    x, y = _dist(3, 1, a, seed=1), _dist(1, 2, b, seed=2)  # leading dims broadcast, as (R, B) against (1, B)
+    gemm, table = f._soft_dft_gemm(x, y), f.soft(x, y, path="table")
+    assert gemm.shape == table.shape == (3, 2, o)
+    torch.testing.assert_close(gemm, table, atol=1e-13, rtol=0)
+
+
+@pytest.mark.parametrize("m", [2, 5, 19, 64, 256])
+@pytest.mark.parametrize("kind", ["add", "sub"])
+def test_dft_gemm_modular_equals_table_and_fft(m, kind):
+    f = wb.mod_add(m) if kind == "add" else wb.mod_sub(m)
+    x, y = _dist(4, 3, m, seed=5), _dist(4, 3, m, seed=6)
+    gemm = f._soft_dft_gemm(x, y)
+    torch.testing.assert_close(gemm, f.soft(x, y, path="table"), atol=1e-13, rtol=0)
+    torch.testing.assert_close(gemm, f._soft_fft(x, y), atol=1e-13, rtol=0)
+
+
+def test_dft_gemm_gradients_equal_table_gradients():
+    f = wb.add(Int(19), Int(19), Int(19), overflow="drop")
+    x = _dist(2, 3, 19, seed=1).requires_grad_()
+    y = _dist(2, 3, 19, seed=2).requires_grad_()
+    w = torch.randn(2, 3, 19, generator=torch.Generator().manual_seed(3), dtype=F64)
+    g_gemm = torch.autograd.grad((f._soft_dft_gemm(x, y) * w).sum(), (x, y))
+    g_table = torch.autograd.grad((f.soft(x, y, path="table") * w).sum(), (x, y))
+    for p, q in zip(g_gemm, g_table):
+        torch.testing.assert_close(p, q, atol=1e-13, rtol=0)
+
+
+def test_auto_path_picks_the_dft_gemm_for_large_tables_only(monkeypatch):
+    from workbench.core import functions
+
+    calls = []
+    monkeypatch.setattr(functions.FiniteFunction, "_soft_dft_gemm",
+                        lambda self, a, b: calls.append(self.name) or self._soft_table(a, b))
+    big = wb.add(Int(19), Int(19), Int(19), name="big")  # 361 table rows, DFT length 37
+    small = wb.add(Int(3), Int(3), Int(5), name="small")  # 9 rows: the table is cheaper
+    big.soft(_dist(2, 19), _dist(2, 19))
+    small.soft(_dist(2, 3), _dist(2, 3))
+    assert calls == ["big"]
+
+
+def test_one_hot_inputs_stay_one_hot_through_the_dft_gemm():
+    f = wb.add(Int(10), Int(10), Int(19))
+    x = torch.nn.functional.one_hot(torch.tensor([7, 0]), 10).to(F64)
+    y = torch.nn.functional.one_hot(torch.tensor([5, 9]), 10).to(F64)
+    out = f.soft(x, y)
+    assert out.argmax(-1).tolist() == [12, 9]
+    assert float(out.min()) >= 0 and float((out - torch.nn.functional.one_hot(torch.tensor([12, 9]), 19)).abs().max()) < 1e-14
+
+
+@pytest.mark.parametrize("make", [lambda: wb.add(Int(19), Int(19), Int(19)), lambda: wb.sub(Int(12), Int(12), Int(23), offset=11),
+                                  lambda: wb.mod_add(16), lambda: wb.add(Int(3), Int(3), Int(5))],
+                         ids=["add19_gemm", "sub_gemm", "mod_add_gemm", "add3_table"])
+def test_soft_on_same_values_equals_the_mixture_over_all_pairs(make):
+    """``sum_ij wa_i wb_j f(v_i, v_j)`` with the diagonal pairs exact, against the n^2 pairs one by one."""
+    f = make()
+    k, n = f.inputs[0].size, 4
+    stack = _dist(n, 2, 3, k, seed=11)  # n values, each (R=2, B=3, K)
+    wa, wb_ = _dist(2, 1, n, seed=12), _dist(2, 1, n, seed=13)  # per-restart choice weights
+    a = (wa.movedim(-1, 0).unsqueeze(-1) * stack).sum(0)
+    b = (wb_.movedim(-1, 0).unsqueeze(-1) * stack).sum(0)
+    w = (wa * wb_).movedim(-1, 0).unsqueeze(-1)
+    got = f.soft_on_same_values(a, b, stack, w)
+    want = torch.zeros_like(got)
+    for i in range(n):
+        for j in range(n):
+            term = stack[i] @ f.diagonal_table(stack) if i == j else f.soft(stack[i], stack[j], path="table")
+            want = want + wa[..., i:i + 1] * wb_[..., j:j + 1] * term
+    torch.testing.assert_close(got, want, atol=1e-13, rtol=0)

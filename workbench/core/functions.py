@@ -3,8 +3,14 @@
 The generic path tabulates any Python function into a 0/1 table ``T[i, j, ..., out]`` and
 computes the output marginal ``mu_z[k] = sum_{i,j} [f(i,j)=k] mu_x[i] mu_y[j]`` as one matrix
 product of the inputs' outer product with the table. Fast paths exist where the math allows:
-sums and differences of two distributions are convolutions (FFT), modular sums and differences
-are circular convolutions. Both paths are tested against each other.
+sums and differences of two distributions are convolutions, modular sums and differences are
+circular convolutions. Up to a DFT length of ``GEMM_DFT_MAX`` the convolution is a DFT written as
+three small matrix products (``a @ U``, ``b @ V``, their element-wise product ``@ W``, with the
+output shift, dropped or clamped overflow and the modular fold folded into ``W``): no ``(..., Ka*Kb)``
+outer product and no prime-length FFT, both slow on CPU. Above it, ``torch.fft``. ``path="auto"``
+takes the DFT-as-GEMM path whenever it applies and the table has at least ``GEMM_MIN_ROWS`` rows
+(ADD on ``Int19`` x ``Int19``: 361 rows), else the table, else the FFT. All paths are tested
+against each other.
 
 Results outside the output domain: ``overflow="error"`` (default) refuses the declaration,
 ``"drop"`` drops that mass (TerpreT's error bin), ``"clamp"`` maps it to the nearest end.
@@ -30,6 +36,8 @@ from .errors import DomainError, SketchError
 
 Overflow = Literal["error", "drop", "clamp"]
 FastKind = Literal["add", "sub", "mod_add", "mod_sub"]
+GEMM_DFT_MAX = 256  # longest DFT computed as matrix products (above: torch.fft)
+GEMM_MIN_ROWS = 64  # path="auto" prefers the DFT-as-GEMM to a table of at least this many rows
 
 
 class FiniteFunction:
@@ -118,14 +126,21 @@ class FiniteFunction:
     # -- soft evaluation ------------------------------------------------------------------------
     def soft(self, *probs: torch.Tensor, path: Literal["auto", "table", "fast"] = "auto") -> torch.Tensor:
         """Output marginal from input marginals (each ``(..., K_i)``, broadcast over leading dims)."""
-        use_fast = self.fast is not None and (path == "fast" or (path == "auto" and self._table is None))
         if path == "fast" and self.fast is None:
             raise DomainError(f"function '{self.name}' declares no fast path")
-        if use_fast:
+        if path == "fast" or (path == "auto" and self.fast is not None and self._auto_fast(probs)):
             return self._soft_fast(*probs)
         return self._soft_table(*probs)
 
+    def _auto_fast(self, probs: Sequence[torch.Tensor]) -> bool:
+        if self._table is None:
+            return True
+        ka, kb = probs[0].shape[-1], probs[1].shape[-1]
+        return self._dft_length(ka, kb) <= GEMM_DFT_MAX and ka * kb >= GEMM_MIN_ROWS
+
     def _soft_table(self, *probs: torch.Tensor) -> torch.Tensor:
+        if len(probs) == 1:  # one input: a plain product with the table
+            return probs[0] @ self._table_as(probs[0])
         lead = torch.broadcast_shapes(*(p.shape[:-1] for p in probs))
         outer = probs[0].expand(*lead, probs[0].shape[-1])
         for p in probs[1:]:
@@ -133,7 +148,96 @@ class FiniteFunction:
             outer = (outer.unsqueeze(-1) * p.unsqueeze(-2)).reshape(*lead, -1)
         return outer @ self._table_as(outer)
 
+    def soft_on_same_values(self, a: torch.Tensor, b: torch.Tensor, stack: torch.Tensor,
+                            w: torch.Tensor) -> torch.Tensor:
+        """``sum_ij wa_i wb_j f(v_i, v_j)`` where ``a = sum_i wa_i v_i`` and ``b = sum_j wb_j v_j`` mix the
+        same ``n`` values ``stack = (n, ..., K)`` and ``w = wa * wb`` is ``(n, ..., 1)``.
+
+        By bilinearity this is ``f.soft(a, b)`` with each diagonal pair's independent-draw term
+        ``w_i f.soft(v_i, v_i)`` replaced by the exact ``w_i f(v_i, v_i)``: ``n + 1`` evaluations. On
+        the DFT-as-GEMM path the ``n`` diagonal terms are weighted and summed before the inverse DFT
+        (one GEMM on ``(..., 4F)`` instead of ``n``). Clamped at 0 (rounding).
+        """
+        exact = (w * stack).sum(0) @ self.diagonal_table(stack)
+        use_gemm = (self.fast is not None and self._auto_fast((a, b))
+                    and self._dft_length(a.shape[-1], b.shape[-1]) <= GEMM_DFT_MAX)
+        if not use_gemm:
+            return (self.soft(a, b) - (w * self.soft(stack, stack)).sum(0) + exact).clamp_min(0)
+        k = stack.shape[-1]
+        u, v, inv = self._dft_mats(a.shape[-1], b.shape[-1], a)
+        y = (stack @ v).unflatten(-1, (2, -1))  # (n, ..., 2, 2F)
+        x = y[..., 0, :] if self.fast in ("add", "mod_add") and a.shape[-1] == k else stack @ u  # same DFT
+        diag = ((x * w).unsqueeze(-2) * y).sum(0).flatten(-2)  # sum_i w_i (x_i * y_i)
+        pair = (a @ u).unsqueeze(-2) * (b @ v).unflatten(-1, (2, -1))
+        return ((pair.flatten(-2) - diag) @ inv + exact).clamp_min(0)
+
+    def _dft_length(self, ka: int, kb: int) -> int:
+        return self.modulus if self.fast in ("mod_add", "mod_sub") else ka + kb - 1
+
     def _soft_fast(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ka, kb = a.shape[-1], b.shape[-1]
+        if self._dft_length(ka, kb) <= GEMM_DFT_MAX:
+            return self._soft_dft_gemm(a, b)
+        return self._soft_fft(a, b)
+
+    def _soft_dft_gemm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The convolution as a DFT in matrix products: ``x = a @ U``, ``y = b @ V``, ``(x * y) @ W``.
+
+        ``x = [Re, Im]`` of ``a``'s DFT, ``y = [Re, Im, -Im, Re]`` of ``b``'s, so the complex product's
+        four real products are one broadcast multiply; ``W`` is the inverse real DFT followed by the
+        map from convolution index to output index (shift, drop or clamp, modular fold).
+        """
+        u, v, w = self._dft_mats(a.shape[-1], b.shape[-1], a)
+        x = (a @ u).unsqueeze(-2)  # (..., 1, 2F)
+        y = (b @ v).unflatten(-1, (2, -1))  # (..., 2, 2F)
+        return ((x * y).flatten(-2) @ w).clamp_min(0)
+
+    def _dft_mats(self, ka: int, kb: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        key = ("dft", ka, kb, like.dtype, like.device)
+        if key not in self._cache:
+            f64 = torch.float64
+            n = self._dft_length(ka, kb)
+            freqs = torch.arange(n // 2 + 1, dtype=f64)
+            ja, jb = torch.arange(ka), torch.arange(kb)
+            if self.fast == "sub":
+                pb = kb - 1 - jb  # x - y = x + (kb-1-y) - (kb-1)
+            elif self.fast == "mod_sub":
+                pb = (-jb) % n
+            else:
+                pb = jb
+            ang_a = 2 * math.pi * torch.outer(ja.to(f64), freqs) / n
+            ang_b = 2 * math.pi * torch.outer(pb.to(f64), freqs) / n
+            u = torch.cat([torch.cos(ang_a), -torch.sin(ang_a)], -1)  # [Re, Im] of the DFT
+            v = torch.cat([torch.cos(ang_b), -torch.sin(ang_b), torch.sin(ang_b), torch.cos(ang_b)], -1)
+            weight = torch.full((len(freqs),), 2.0, dtype=f64)
+            weight[0] = 1.0
+            if n % 2 == 0:
+                weight[-1] = 1.0
+            t = torch.arange(n, dtype=f64)
+            ang_t = 2 * math.pi * torch.outer(freqs, t) / n
+            cr = weight[:, None] * torch.cos(ang_t) / n  # inverse real DFT: c = Re @ cr + Im @ ci
+            ci = -weight[:, None] * torch.sin(ang_t) / n
+            inverse = torch.cat([cr, -cr, -ci, ci], 0)  # rows: Re*Re, Im*Im, Re*(-Im), Im*Re
+            self._cache[key] = tuple(m.to(dtype=like.dtype, device=like.device)
+                                     for m in (u, v, inverse @ self._conv_to_output(ka, kb, n)))
+        return self._cache[key]
+
+    def _conv_to_output(self, ka: int, kb: int, n: int) -> torch.Tensor:
+        """0/1 matrix ``(n, Ko)``: convolution index -> output index, with the overflow policy."""
+        ko = self.output.size
+        s = torch.zeros(n, ko, dtype=torch.float64)
+        for t in range(n):
+            if self.fast in ("mod_add", "mod_sub"):
+                k = t
+            else:
+                k = t + (self.offset if self.fast == "add" else self.offset - (kb - 1))
+            if 0 <= k < ko:
+                s[t, k] = 1.0
+            elif self.overflow == "clamp":
+                s[t, min(max(k, 0), ko - 1)] = 1.0
+        return s
+
+    def _soft_fft(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ka, kb, ko = a.shape[-1], b.shape[-1], self.output.size
         lead = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
         a, b = a.expand(*lead, ka), b.expand(*lead, kb)

@@ -18,6 +18,8 @@ from .neural import NeuralFunction
 from .runtime import Handler, Message
 from .values import TensorRef, Value
 
+_CONSTS: dict[tuple, torch.Tensor] = {}  # one-hot constants (1, 1, K), shared by all executions
+
 NetForward = Callable[[NeuralFunction, torch.Tensor], torch.Tensor]  # x (B, *shape) -> logits (R|1, B, K)
 
 
@@ -69,8 +71,13 @@ class SoftInterpreter(Handler):
 
     def _const(self, msg: Message) -> None:
         domain, value = msg.args
-        p = torch.zeros(1, 1, domain.size, dtype=self.dtype, device=self.device)
-        p[..., value] = 1.0
+        key = (domain.size, int(value), self.dtype, self.device)
+        p = _CONSTS.get(key)
+        if p is None:  # one-hot constants are cached: read-only (every op on marginals is out of place)
+            p = torch.zeros(1, 1, domain.size, dtype=self.dtype, device=self.device)
+            p[..., value] = 1.0
+            if len(_CONSTS) < 4096:
+                _CONSTS[key] = p
         msg.value = Value(p, domain, msg.name)
 
     def _input(self, msg: Message) -> None:  # a finite-domain input: int tensor (B,) -> one-hot
@@ -98,7 +105,10 @@ class SoftInterpreter(Handler):
         vals = [a() if callable(a) else a for a in alts]
         _check_alternatives(msg.name, sel, vals)
         w = sel.probs
-        out = sum(w[..., i:i + 1] * v.probs for i, v in enumerate(vals))
+        cols = w.split(1, -1)  # views; slicing one column at a time costs a zero-filled backward each
+        out = cols[0] * vals[0].probs
+        for c, v in zip(cols[1:], vals[1:]):
+            out = torch.addcmul(out, c, v.probs)
         msg.value = Value(out, vals[0].domain, msg.name, mix=(w, vals))
 
     def _let(self, msg: Message) -> None:
@@ -118,7 +128,7 @@ class SoftInterpreter(Handler):
                 flat = self.net_probs(nf, cells.reshape(b * n, *cells.shape[2:]), site=msg.name)
                 self._net_cache[key] = flat.reshape(flat.shape[0], b, n, -1)
             per_cell = self._net_cache[key]  # (R, B, N, K)
-            probs = torch.einsum("rbn,rbnk->rbk", *_mix_broadcast(x.pos.probs, per_cell))
+            probs = (x.pos.probs.unsqueeze(-2) @ per_cell).squeeze(-2)  # (R, B, 1, N) @ (R, B, N, K)
         msg.value = Value(probs, nf.output, msg.name)
 
     def net_probs(self, nf: NeuralFunction, x: torch.Tensor, *, site: str) -> torch.Tensor:
@@ -128,12 +138,6 @@ class SoftInterpreter(Handler):
         if logits.dim() != 3 or logits.shape[-1] != nf.output.size:
             nf.check_logits(logits.reshape(-1, logits.shape[-1]) if logits.dim() == 3 else logits, site=site)
         return torch.softmax(logits, dim=-1)
-
-
-def _mix_broadcast(pos: torch.Tensor, per_cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r = max(pos.shape[0], per_cell.shape[0])
-    b = max(pos.shape[1], per_cell.shape[1])
-    return pos.expand(r, b, pos.shape[-1]), per_cell.expand(r, b, *per_cell.shape[2:])
 
 
 def _check_alternatives(site: str, sel, vals: list) -> None:
@@ -173,7 +177,6 @@ def _soft_on_shared_choices(f, mix_a, mix_b, out_a: torch.Tensor, out_b: torch.T
     (wa, alts), (wb, _) = mix_a, mix_b
     lead = torch.broadcast_shapes(wa.shape[:-1], wb.shape[:-1], *(v.probs.shape[:-1] for v in alts))
     stack = torch.stack([v.probs.expand(*lead, v.probs.shape[-1]) for v in alts])  # (n, R, B, K)
-    independent = f.soft(stack, stack)  # (n, R, B, Ko): f(v_i, v_i) as two independent draws
-    exact = stack @ f.diagonal_table(stack)  # (n, R, B, Ko): f(v, v) for each value v
-    w = (wa.expand(*lead, -1) * wb.expand(*lead, -1)).movedim(-1, 0).unsqueeze(-1)  # (n, R, B, 1)
-    return (f.soft(out_a, out_b) + (w * (exact - independent)).sum(0)).clamp_min(0)
+    w = wa * wb
+    w = w[(None,) * (len(lead) + 1 - w.dim())].movedim(-1, 0).unsqueeze(-1)  # (n, R|1, B|1, 1): weight of pair (i, i)
+    return f.soft_on_same_values(out_a, out_b, stack, w)
