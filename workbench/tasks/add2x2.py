@@ -100,3 +100,23 @@ def perfect_perception_accuracy(program, task: str = "top") -> float:
     target = labels.view(len(labels), -1)[:, list(cells_for(task))].sum(-1)
     pred = program.hard({"grid": images}, net_forward=_oracle_forward)["output"]
     return float((pred == target).float().mean())
+
+
+# -- the intended solutions ---------------------------------------------------------------------------
+#: The first two lines of an intended program for each task: the head starts on the top-left cell
+#: (0); a MOVE that cannot move stays and reads the cell it is on.
+_INTENDED_MOVES = {"top": ("MOVE_WEST", "MOVE_EAST"), "left": ("MOVE_NORTH", "MOVE_SOUTH"),
+                   "bottom": ("MOVE_SOUTH", "MOVE_EAST"), "right": ("MOVE_EAST", "MOVE_SOUTH")}
+
+
+def intended_assignment(task: str = "top") -> dict[str, int]:
+    """A correct ADD2x2 program for ``task`` as a hole assignment (one of many correct ones):
+    ``R0 = read(first cell); R1 = read(second cell); R2 = ADD(R0, R1); NOOP; return R2``."""
+    from ..core.errors import DataError
+
+    if task not in _INTENDED_MOVES:
+        raise DataError(f"unknown ADD2x2 task {task!r}", hint=f"one of {', '.join(_INTENDED_MOVES)}")
+    first, second = _INTENDED_MOVES[task]
+    return {"line0.instr": INSTRUCTIONS.index(first), "line1.instr": INSTRUCTIONS.index(second),
+            "line1.a": 0, "line1.b": 0, "line2.instr": INSTRUCTIONS.index("ADD"), "line2.a": 0, "line2.b": 1,
+            "line3.instr": INSTRUCTIONS.index("NOOP"), "line3.a": 0, "line3.b": 0, "return": 2}

@@ -21,22 +21,25 @@ from __future__ import annotations
 import torch
 
 from ..core import (
+    Bool,
     Domain,
     FiniteFunction,
     Halting,
     Image28,
     NeuralFunction,
     Seq,
+    and_,
     cast,
     choose,
     const,
     hole,
     is_,
     let,
+    not_,
     sketch,
     where,
 )
-from ..core.errors import DataError
+from ..core.errors import ConfigError, DataError
 from .apply2x2 import APPLY, Int19, Op, apply_op
 
 BLOCKS = 4
@@ -48,8 +51,31 @@ Reg = Domain("Reg", REGISTERS)
 Digit = Domain("Digit", 10)
 
 
-def make_sketch(digit: NeuralFunction, op: NeuralFunction, *, steps_per_symbol: int = 2):
-    """The MATH sketch over a digit net and an operator net; tapes of any (odd) length."""
+#: the returned value if the program has halted, else no value (the mass leaves Int19: TerpreT's error bin)
+IF_HALTED = FiniteFunction("if_halted", lambda halted, v: v if halted else Int19.size, inputs=(Bool, Int19),
+                           output=Int19, overflow="drop")
+
+
+def make_sketch(digit: NeuralFunction, op: NeuralFunction, *, steps_per_symbol: int = 2, unhalted: str = "keep",
+                past_end: str = "reread"):
+    """The MATH sketch over a digit net and an operator net; tapes of any (odd) length.
+
+    ``unhalted``: what a program returns when it has not halted after the unrolled steps.
+    ``"keep"``: the chosen register as it is then (the original sketch). ``"drop"``: no value, as in
+    the paper's GOTO_IF semantics, where a program returns only when it halts: in soft execution the
+    output keeps only the halted mass, ``P(halted) x P(register)``, so a program that loops without
+    reading the tape (e.g. an APPLY block jumping to itself) no longer scores as if it had answered.
+
+    ``past_end``: what a MOVE that runs past the end of the tape (and so halts) writes to its register.
+    ``"reread"``: the last symbol again, classified by the move's net (the head is clamped; the original
+    sketch). ``"nowrite"``: nothing. ``"zero"``: the value 0, as if it read a blank. Only the block the loop
+    jumps to after its last APPLY makes such a move on a correct loop, and 2-digit tapes cannot tell where
+    that jump goes (see ``docs/results/math.md`` for how each option fared).
+    """
+    if unhalted not in ("keep", "drop"):
+        raise ConfigError(f"unhalted must be 'keep' or 'drop', not {unhalted!r}")
+    if past_end not in ("reread", "nowrite", "zero"):
+        raise ConfigError(f"past_end must be 'reread', 'nowrite' or 'zero', not {past_end!r}")
 
     @sketch(inputs={"tape": Seq(Image28)}, output=Int19, name="math")
     def math(tape):
@@ -65,12 +91,18 @@ def make_sketch(digit: NeuralFunction, op: NeuralFunction, *, steps_per_symbol: 
         h = const(head, 0, name="head@0")
         pc = const(Block, 0, name="pc@0")
         halting = Halting("halted")
+        writes = const(Bool, 1, name="always")
         for t in range(steps_per_symbol * n):
             moved = advance(h, name=f"t{t}.moved")
+            on_tape = writes if past_end == "reread" else not_(is_(moved, n + 1, name=f"t{t}.off"), name=f"t{t}.on_tape")
             pos = under(moved, name=f"t{t}.pos")
             d = cast(digit(tape[pos], name=f"t{t}.digit"), Int19, name=f"t{t}.digit_val")
             o = cast(op(tape[pos], name=f"t{t}.op"), Int19, name=f"t{t}.op_val")
-            values, heads = [], []
+            if past_end == "zero":
+                blank = const(Int19, 0, name=f"t{t}.blank")
+                d = where(on_tape, d, blank, name=f"t{t}.digit_read")
+                o = where(on_tape, o, blank, name=f"t{t}.op_read")
+            values, heads, enables = [], [], []
             for b, hb in enumerate(blocks):
                 a = choose(hb["a"], regs, name=f"t{t}.b{b}.a")
                 y = choose(hb["b"], regs, name=f"t{t}.b{b}.b")
@@ -78,17 +110,25 @@ def make_sketch(digit: NeuralFunction, op: NeuralFunction, *, steps_per_symbol: 
                 values.append(choose(hb["instr"], [d, o, APPLY(a, y, f, name=f"t{t}.b{b}.apply")],
                                      name=f"t{t}.b{b}.value"))
                 heads.append(choose(hb["instr"], [moved, moved, h], name=f"t{t}.b{b}.head"))
+                if past_end == "nowrite":
+                    enables.append(choose(hb["instr"], [on_tape, on_tape, writes], name=f"t{t}.b{b}.writes"))
             value = choose(pc, values, name=f"t{t}.value")
             dest = choose(pc, [hb["dest"] for hb in blocks], name=f"t{t}.dest")
-            new_regs = [where(is_(dest, k, name=f"t{t}.is_R{k}"), value, regs[k], name=f"t{t}.R{k}")
-                        for k in range(REGISTERS)]
+            targets = [is_(dest, k, name=f"t{t}.is_R{k}") for k in range(REGISTERS)]
+            if past_end == "nowrite":
+                enable = choose(pc, enables, name=f"t{t}.writes")
+                targets = [and_(tk, enable, name=f"t{t}.write_R{k}") for k, tk in enumerate(targets)]
+            new_regs = [where(targets[k], value, regs[k], name=f"t{t}.R{k}") for k in range(REGISTERS)]
             new_h = choose(pc, heads, name=f"t{t}.head")
             goto = choose(pc, [hb["goto"] for hb in blocks], name=f"t{t}.goto")
             regs = [let(f"R{k}@{t + 1}", halting.keep(regs[k], new_regs[k])) for k in range(REGISTERS)]
             h = let(f"head@{t + 1}", halting.keep(h, new_h))
             pc = let(f"pc@{t + 1}", halting.keep(pc, goto))
             halting.halt_if(is_(h, n + 1, name=f"t{t}.past_end"), step=t + 1)
-        return choose(hole("return", Reg), regs, name="result")
+        result = choose(hole("return", Reg), regs, name="result")
+        if unhalted == "drop":
+            result = IF_HALTED(halting.flag, result, name="returned")
+        return result
 
     return math
 
