@@ -82,6 +82,19 @@ def small_cnn(*, out: int = 10, width: int = 16) -> nn.Module:
     )
 
 
+@register_architecture("sign_cnn")
+def sign_cnn(*, out: int = 6, width: int = 8) -> nn.Module:
+    """PATH_LEN's LOOK. A small, fast CNN for 28x28 signs: 2x2 average pooling to 14x14, two 3x3 convs (width, 2*width)
+    with max pooling, one linear layer (about 1.6k parameters at width 8). An arrow's direction survives
+    the pooling; the point is a cheap LOOK, since it runs on every cell of every grid at every step."""
+    return nn.Sequential(
+        _AddChannel(), nn.AvgPool2d(2),
+        nn.Conv2d(1, width, 3), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(2 * width * 4, out),
+    )
+
+
 class _AddChannel(nn.Module):
     """(B, H, W) -> (B, 1, H, W); leaves (B, C, H, W) alone."""
 

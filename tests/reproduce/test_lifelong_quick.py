@@ -100,15 +100,13 @@ def test_library_holds_digit_and_operator_nets(quick_result):
     assert result.details["library"].endswith("library_quick_1k")
 
 
-def test_baselines_are_per_task_fractions_or_explained(quick_result):
+def test_baselines_are_per_task_fractions(quick_result):
     result, _, _ = quick_result
-    if result.baselines:
-        assert set(result.baselines) >= {"multitask", "independent"}
-        for table in result.baselines.values():
-            assert set(table) == set(TASKS)
-            assert all(v is None or 0.0 <= v <= 1.0 for v in table.values())
-    else:
-        assert "baselines" in result.details["baselines_note"] or "no baseline" in result.details["baselines_note"]
+    assert set(result.baselines) >= {"multitask", "independent"}
+    for table in result.baselines.values():
+        assert set(table) == set(TASKS)
+        assert all(v is None or 0.0 <= v <= 1.0 for v in table.values())
+    assert "run_baselines" in result.details["baselines_note"]
 
 
 def test_plot_is_written(quick_result):

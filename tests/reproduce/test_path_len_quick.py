@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 from workbench.reproduce.common import REQUIRED_KEYS, reproduce
 
 
 def test_path_len_quick(tmp_path):
-    t0 = time.perf_counter()
     result = reproduce("path_len", quick=True, out_dir=tmp_path, progress=None)
-    assert time.perf_counter() - t0 < 120  # the quick size targets < 60 s; headroom for a loaded machine
+    assert result.quick is True  # (no wall-time assertion: speed is measured by benchmarks, not unit tests)
     data = json.loads((tmp_path / "path_len.json").read_text())
     for key in REQUIRED_KEYS:
         assert key in data

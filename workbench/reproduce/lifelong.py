@@ -17,7 +17,6 @@ operators; labels are used for nothing else.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from ..library import Library
 from ..lifelong import LifelongResult, Schedule, Task, run_lifelong
 from ..tasks import add2x2, apply2x2
 from ..train import TrainConfig
-from .common import ExperimentResult, plot_path
+from .common import ExperimentResult, ReproduceError, plot_path
 
 __all__ = ["ADD_TASKS", "APPLY_TASKS", "SIZES", "TASKS", "build_tasks", "run_lifelong_1k", "run_lifelong_4k"]
 
@@ -207,22 +206,18 @@ def _library_dir(regime: str, quick: bool) -> Path:
 def _fresh(path: Path) -> None:
     if path.exists():
         if not path.name.startswith("library_"):
-            raise RuntimeError(f"refusing to wipe {path}")
+            raise ReproduceError(f"refusing to wipe {path}: not a library_* directory of this experiment")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
 
 
 def _run_baselines(tasks: list[Task], quick: bool, seed: int, progress: Callable[[str], None]) -> tuple[dict, str]:
-    if importlib.util.find_spec("workbench.baselines.multitask") is None:
-        return {}, "`workbench.baselines.multitask` does not exist yet: no baselines were run"
-    try:
-        from ..baselines.multitask import run_baselines
-    except Exception as e:  # noqa: BLE001 - a broken sibling module must not lose the lifelong run
-        return {}, f"`workbench.baselines.multitask` failed to import ({type(e).__name__}: {e}): no baselines"
+    from ..baselines.multitask import run_baselines
+
     t0 = time.perf_counter()
     try:
         out = run_baselines(tasks, quick=quick, seed=seed, progress=progress)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - a failing baseline must not lose the (long) lifelong run's results
         progress(f">> baselines failed: {type(e).__name__}: {e}")
         return {}, f"`run_baselines` raised {type(e).__name__}: {e}; no baseline numbers"
     return out, (f"baselines from `workbench.baselines.multitask.run_baselines` on the same Task train/val/test data "

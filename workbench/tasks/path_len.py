@@ -83,7 +83,7 @@ from ..core import (
 )
 from ..core.errors import DataError, DomainError, SignatureError, SketchError
 from ..data.signs import SIGNS, make_signs
-from ..nets import _AddChannel, register_architecture
+from ..nets import sign_cnn
 
 __all__ = [
     "BLOCKS", "INSTRUCTIONS", "INTENDED", "STEPS_PER_CELL", "STOP", "BLANK", "Sign", "Instr", "PathGrids",
@@ -101,19 +101,6 @@ INSTRUCTIONS = ("NOOP", "MOVE", "INC")
 Instr = Domain.enum("PathInstr", INSTRUCTIONS)
 BLOCKS = 3
 STEPS_PER_CELL = 2
-
-
-@register_architecture("sign_cnn")
-def sign_cnn(*, out: int = 6, width: int = 8) -> nn.Module:
-    """A small, fast CNN for 28x28 signs: 2x2 average pooling to 14x14, two 3x3 convs (width, 2*width)
-    with max pooling, one linear layer (about 1.6k parameters at width 8). An arrow's direction survives
-    the pooling; the point is a cheap LOOK, since it runs on every cell of every grid at every step."""
-    return nn.Sequential(
-        _AddChannel(), nn.AvgPool2d(2),
-        nn.Conv2d(1, width, 3), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(2 * width * 4, out),
-    )
 
 
 def make_look(*, width: int = 8, seed: int | None = None) -> NeuralFunction:
