@@ -25,13 +25,17 @@ from .errors import (
     IntegrityError,
     InvalidName,
     LibraryError,
+    LimitExceeded,
     PublishError,
+    StorageError,
     UnknownArchitecture,
+    UnsafePath,
     VersionNotFound,
 )
-from .manifest import EntrySummary, EntryVersion
+from .manifest import BrokenEntry, EntrySummary, EntryVersion
 
 __all__ = [
     "Library", "EntryVersion", "EntrySummary", "LibraryError", "EntryNotFound", "VersionNotFound",
-    "InvalidName", "IntegrityError", "UnknownArchitecture", "PublishError",
+    "InvalidName", "IntegrityError", "UnknownArchitecture", "PublishError", "UnsafePath", "LimitExceeded",
+    "StorageError", "BrokenEntry",
 ]

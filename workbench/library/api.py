@@ -20,20 +20,42 @@ from safetensors.torch import save as st_save
 
 from .. import nets
 from ..core.neural import NeuralFunction
-from .errors import EntryNotFound, IntegrityError, PublishError, UnknownArchitecture, VersionNotFound
-from .manifest import EntrySummary, EntryVersion, _freeze, _thaw, check_metrics, format_metrics
+from ..core.errors import LibraryError
+from .errors import EntryNotFound, IntegrityError, PublishError, StorageError, UnknownArchitecture, VersionNotFound
+from .limits import (
+    MAX_MANIFEST_BYTES,
+    MAX_PARAMETERS,
+    MAX_WEIGHTS_BYTES,
+    check_architecture,
+    check_weights_header,
+)
+from .manifest import BrokenEntry, EntrySummary, EntryVersion, _freeze, _thaw, check_metrics, format_metrics
 from .names import check_name, check_version, function_name
-from .store import MANIFEST, WEIGHTS, Store, resolve
+from .store import MANIFEST, STALE_SECONDS, WEIGHTS, Store, resolve
 
 
 class Library:
     """A library of neural functions at a local path (default ``$WORKBENCH_LIBRARY`` or ``./library``)
     or any fsspec URL (``memory://lib``, ``file:///shared/lib``, ...). See :mod:`.store` for the
-    atomicity guarantee of each backend."""
+    atomicity guarantee of each backend.
 
-    def __init__(self, location: str | os.PathLike[str] | None = None):
-        self._store = Store(location)
+    Limits checked before anything is allocated (see :mod:`.limits`): ``max_parameters`` of an
+    architecture (counted on the meta device), ``max_weights_bytes`` of a weights file,
+    ``max_manifest_bytes`` of a manifest; ``stale_seconds``: age after which temp directories of
+    killed publishers are deleted."""
+
+    def __init__(self, location: str | os.PathLike[str] | None = None, *, max_parameters: int = MAX_PARAMETERS,
+                 max_weights_bytes: int = MAX_WEIGHTS_BYTES, max_manifest_bytes: int = MAX_MANIFEST_BYTES,
+                 stale_seconds: float = STALE_SECONDS):
+        try:
+            self._store = Store(location, stale_seconds=stale_seconds)
+        except (ValueError, ImportError, TypeError) as e:  # unknown fsspec protocol, missing backend, ...
+            raise StorageError(f"cannot open library location {str(location)[:200]!r}: {type(e).__name__}: {e}",
+                               hint="use a local path or an fsspec URL whose protocol is installed "
+                                    "(e.g. file:///path, memory://name)") from e
         self.location = self._store.location
+        self.max_parameters, self.max_weights_bytes = max_parameters, max_weights_bytes
+        self.max_manifest_bytes = max_manifest_bytes
 
     # -- publishing ----------------------------------------------------------------------------
     def publish(self, fn: NeuralFunction, *, name: str | None = None, metrics: Mapping[str, Any] | None = None,
@@ -44,7 +66,11 @@ class Library:
         The parent version is recorded when ``fn`` was loaded from (or published to) this entry;
         afterwards ``fn.origin`` points at the new version.
         """
+        if not isinstance(fn, NeuralFunction):
+            raise PublishError(f"only neural functions can be published, not {type(fn).__name__}",
+                               hint="wrap the module: NeuralFunction(name, module, input=..., output=..., arch=...)")
         name = check_name(fn.name if name is None else name)
+        tags = _check_tags(tags, name)
         constructor, kwargs = self._check_arch(fn, name)
         state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in fn.module.state_dict().items()}
         _check_rebuild(constructor, kwargs, state, name)
@@ -54,7 +80,7 @@ class Library:
             kwargs=_freeze(kwargs), metrics=check_metrics(metrics, entry=name),
             task=_opt_text(task, "task", name), dataset=_opt_text(dataset, "dataset", name),
             parent=self._parent_of(fn, name), created="", weights_sha256=hashlib.sha256(weights).hexdigest(),
-            description=str(description), tags=tuple(str(t) for t in tags), location=self.location,
+            description=str(description), tags=tags, location=self.location,
         )
         draft.to_json()  # fail early (before writing anything) on non-JSON data
         stamped: dict[int, EntryVersion] = {}
@@ -97,11 +123,23 @@ class Library:
     def load(self, name: str, version: int | None = None) -> NeuralFunction:
         """The neural function of ``name@version`` (default: latest), ready to call and to train."""
         ev = self.info(name, version)
+        # bounds first: architecture on the meta device, then the weights' header and size
+        shapes = check_architecture(ev.constructor, _thaw(ev.kwargs), entry=ev.name, version=ev.version,
+                                    max_parameters=self.max_parameters)
         try:
-            weights = self._store.read(ev.name, ev.version, WEIGHTS)
+            head = self._store.read(ev.name, ev.version, WEIGHTS, limit=self.max_weights_bytes, prefix=65536)
+            size = self._store.size(ev.name, ev.version, WEIGHTS)
+            if len(head) >= 8 and int.from_bytes(head[:8], "little") + 8 > len(head):  # a long header
+                head = self._store.read(ev.name, ev.version, WEIGHTS, limit=self.max_weights_bytes,
+                                        prefix=min(size, 8 + int.from_bytes(head[:8], "little")))
+            check_weights_header(head, size, shapes, entry=ev.name, version=ev.version)
+            weights = self._store.read(ev.name, ev.version, WEIGHTS, limit=self.max_weights_bytes)
         except FileNotFoundError as e:
             raise VersionNotFound(f"the weights of '{ev.ref}' are gone (removed meanwhile?)",
                                   entry=ev.name, version=ev.version, hint=self._versions_hint(ev.name)) from e
+        except OSError as e:
+            raise StorageError(f"the weights of '{ev.ref}' cannot be read: {e}", entry=ev.name, version=ev.version,
+                               errno=e.errno, hint="check the library's storage") from e
         if hashlib.sha256(weights).hexdigest() != ev.weights_sha256:
             raise IntegrityError(
                 f"the weights of library entry '{ev.ref}' do not match the sha256 in its manifest "
@@ -136,16 +174,43 @@ class Library:
         return [ev for v in self._visible(name) if (ev := self._manifest(name, v, warn=True)) is not None]
 
     def list(self) -> list[EntrySummary]:
-        """One summary per entry with at least one visible version, by name."""
-        out = []
-        for name in self._names():
-            versions = self._store.visible(name)
-            for v in reversed(versions):  # latest readable manifest
-                ev = self._manifest(name, v, warn=True)
-                if ev is not None:
-                    out.append(EntrySummary(ev.name, ev.version, len(versions), ev.signature, ev.metrics))
-                    break
-        return out
+        """One summary per entry with at least one readable version, by name (problems: a warning each;
+        :meth:`scan` returns them)."""
+        entries, broken = self.scan()
+        for b in broken:
+            warnings.warn(f"library entry '{b.name}' skipped: {b.problem}", stacklevel=2)
+        return entries
+
+    def scan(self) -> tuple[list[EntrySummary], list[BrokenEntry]]:
+        """``(summaries, broken)``: every readable entry, and every entry or version that could not be
+        read (a link, a malformed manifest, ...) with the reason. One broken entry never hides the others."""
+        out, broken = [], []
+        for name in self._store.names():
+            try:
+                check_name(name)
+            except LibraryError:
+                continue  # not an entry: temp and staging dirs, stray files
+            try:
+                self._store.guard(name)
+                versions = self._store.visible(name)
+                found = None
+                for v in reversed(versions):  # latest readable manifest
+                    try:
+                        found = self._manifest(name, v)
+                        break
+                    except VersionNotFound:
+                        continue
+                    except LibraryError as e:
+                        broken.append(BrokenEntry(name, v, _one_line(e)))
+                if found is not None:
+                    out.append(EntrySummary(found.name, found.version, len(versions), found.signature, found.metrics))
+            except (LibraryError, OSError) as e:
+                broken.append(BrokenEntry(name, None, _one_line(e)))
+        return out, broken
+
+    def clean_stale(self) -> list[str]:
+        """Delete temp directories of publishers killed more than ``stale_seconds`` ago; -> their paths."""
+        return self._store.clean_stale()
 
     def names(self) -> list[str]:
         return [s.name for s in self.list()]
@@ -162,7 +227,7 @@ class Library:
     def _names(self) -> list[str]:
         out = []
         for n in self._store.names():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(LibraryError):
                 out.append(check_name(n))
         return out
 
@@ -184,15 +249,18 @@ class Library:
     def _manifest(self, name: str, version: int, *, warn: bool = False) -> EntryVersion | None:
         try:
             try:
-                data = self._store.read(name, version, MANIFEST)
+                data = self._store.read(name, version, MANIFEST, limit=self.max_manifest_bytes)
             except FileNotFoundError as e:
                 raise VersionNotFound(f"'{name}@{version}' was removed meanwhile", entry=name,
                                       version=version, hint=self._versions_hint(name)) from e
+            except OSError as e:
+                raise StorageError(f"the manifest of '{name}@{version}' cannot be read: {e}", entry=name,
+                                   version=version, errno=e.errno, hint="check the library's storage") from e
             return EntryVersion.from_manifest(data, name=name, version=version, location=self.location)
-        except (IntegrityError, VersionNotFound) as e:
+        except LibraryError as e:
             if not warn:
                 raise
-            if isinstance(e, IntegrityError):
+            if not isinstance(e, VersionNotFound):
                 warnings.warn(str(e), stacklevel=3)
             return None
 
@@ -221,8 +289,13 @@ def _rebuild(ev: EntryVersion) -> torch.nn.Module:
             "registered in this process", entry=ev.name, version=ev.version,
             hint=f"call workbench.nets.register_architecture('{ev.constructor}', ctor) before loading "
                  f"(registered: {', '.join(sorted(nets.ARCHITECTURES))})")
-    with torch.random.fork_rng(devices=[]):  # building must not move the caller's random stream
-        return nets.build(ev.constructor, **_thaw(ev.kwargs))
+    try:
+        with torch.random.fork_rng(devices=[]):  # building must not move the caller's random stream
+            return nets.build(ev.constructor, **_thaw(ev.kwargs))
+    except Exception as e:  # kwargs the constructor rejects (checked on meta before; kept as a guard)
+        raise IntegrityError(f"architecture {ev.architecture} of '{ev.ref}' cannot be built: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}", entry=ev.name, version=ev.version,
+                             hint="the manifest may have been edited; remove this version") from e
 
 
 def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], ev: EntryVersion) -> None:
@@ -244,16 +317,28 @@ def _check_rebuild(constructor: str, kwargs: dict[str, Any], state: dict[str, to
         raise UnknownArchitecture(f"'{name}' uses architecture constructor '{constructor}', which is not "
                                   "registered", entry=name,
                                   hint=f"call workbench.nets.register_architecture('{constructor}', ctor) first")
-    with torch.random.fork_rng(devices=[]):
-        try:
-            with torch.device("meta"):  # shapes only: no memory, no init cost
-                module = nets.build(constructor, **kwargs)
-        except Exception:
-            module = nets.build(constructor, **kwargs)
-    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    try:
+        shapes = check_architecture(constructor, kwargs, entry=name, max_parameters=2**62)
+    except LibraryError as e:
+        raise PublishError(str(e.args[0]) if e.args else str(e), entry=name, hint=e.hint) from e
     if shapes != {k: tuple(v.shape) for k, v in state.items()}:
         raise PublishError(f"the module of '{name}' does not match its architecture spec {constructor}({kwargs})",
                            entry=name, hint="pass the same arch=(constructor, kwargs) the module was built with")
+
+
+def _check_tags(tags: Any, name: str) -> tuple[str, ...]:
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable) or isinstance(tags, Mapping):
+        raise PublishError(f"tags of '{name}' must be a list of strings, got {type(tags).__name__}", entry=name,
+                           hint="e.g. tags=['mnist', 'digits']")
+    tags = tuple(tags)
+    if not all(isinstance(t, str) for t in tags):
+        raise PublishError(f"tags of '{name}' must be strings, got {[type(t).__name__ for t in tags][:5]}",
+                           entry=name, hint="e.g. tags=['mnist', 'digits']")
+    return tags
+
+
+def _one_line(e: BaseException) -> str:
+    return "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
 
 
 def _opt_text(value: Any, what: str, name: str) -> str | None:

@@ -6,7 +6,7 @@ from ..core.errors import LibraryError
 
 __all__ = [
     "LibraryError", "EntryNotFound", "VersionNotFound", "InvalidName", "IntegrityError",
-    "UnknownArchitecture", "PublishError",
+    "UnknownArchitecture", "PublishError", "UnsafePath", "LimitExceeded", "StorageError",
 ]
 
 
@@ -45,3 +45,27 @@ class UnknownArchitecture(_Located):
 
 class PublishError(_Located, ValueError):
     """A function cannot be published as given (no architecture, metrics not numbers, ...)."""
+
+
+class UnsafePath(_Located):
+    """A path inside the library is a symlink, a special file or not of the expected kind; refused.
+
+    ``path`` is the offending path. The library never follows links out of its root."""
+
+    def __init__(self, message: str, *, path: str, entry: str | None = None, version: int | None = None,
+                 hint: str | None = None):
+        self.path = path
+        super().__init__(message, entry=entry, version=version, hint=hint)
+
+
+class LimitExceeded(_Located, ValueError):
+    """A manifest, draft or weights file is larger than the library's configured limits."""
+
+
+class StorageError(_Located):
+    """The storage refused an operation (disk full, read-only, permissions): ``errno`` says which."""
+
+    def __init__(self, message: str, *, errno: int | None = None, entry: str | None = None,
+                 version: int | None = None, hint: str | None = None):
+        self.errno = errno
+        super().__init__(message, entry=entry, version=version, hint=hint)

@@ -97,7 +97,7 @@ class EntryVersion:
                 input=TensorType(str(sig["input"]["name"]), tuple(sig["input"]["shape"])),
                 output=Domain(str(out["name"]), int(out["size"]), out.get("labels")),
                 constructor=_str(arch["constructor"]), kwargs=_freeze(dict(arch["kwargs"])),
-                metrics=MappingProxyType({str(k): float(v) for k, v in m.get("metrics", {}).items()}),
+                metrics=_finite_metrics(m.get("metrics", {})),
                 task=_opt_str(prov.get("task")), dataset=_opt_str(prov.get("dataset")),
                 parent=_opt_int(prov.get("parent")), created=_str(prov["created"]),
                 weights_sha256=_str(prov["weights_sha256"]),
@@ -131,6 +131,18 @@ class EntryVersion:
                        f"{html.escape(v)}</td></tr>" for k, v in self._rows() if v)
         return (f"<table><caption style='text-align:left'><b>{html.escape(self.ref)}</b>: "
                 f"{html.escape(self.signature)}</caption>{rows}</table>")
+
+
+@dataclass(frozen=True)
+class BrokenEntry:
+    """An entry (or one version of it) that :meth:`Library.scan` could not read, and why."""
+
+    name: str
+    version: int | None
+    problem: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "problem": self.problem}
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,18 @@ def check_metrics(metrics: Mapping[str, Any] | None, *, entry: str) -> Mapping[s
             raise PublishError(f"metric {k!r}={v!r} of '{entry}' is not a finite number with a string name",
                                entry=entry, hint="e.g. metrics={'accuracy': 0.98}")
         out[k] = f
+    return MappingProxyType(out)
+
+
+def _finite_metrics(metrics: Any) -> Mapping[str, float]:
+    """Stored metrics: a JSON object of finite numbers (a NaN would make the listing invalid JSON)."""
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be an object, got {type(metrics).__name__}")
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+            raise ValueError(f"metric {k!r} is {v!r}, not a finite number")
+        out[str(k)] = float(v)
     return MappingProxyType(out)
 
 
