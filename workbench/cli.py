@@ -1,6 +1,7 @@
 """The ``workbench`` command line: ``workbench library ls | show NAME[@V] | history NAME | rm NAME@V``.
 
-Errors print one line to stderr and exit with status 2. New command groups (``workbench reproduce
+Errors print one line to stderr and exit with status 2, never a traceback (set ``WORKBENCH_DEBUG=1``
+to see the traceback of an unexpected error). New command groups (``workbench reproduce
 ...``) add a subparser in :func:`build_parser` and a handler in :data:`HANDLERS`.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -63,13 +65,18 @@ def cmd_library(args: argparse.Namespace) -> int:
 
     lib = _library(args)
     if args.verb == "ls":
-        entries = lib.list()
-        if not entries:
+        entries, broken = lib.scan()
+        if not entries and not broken:
             print(f"library {lib.location} is empty")
             return 0
-        rows = [("NAME", "LATEST", "VERSIONS", "SIGNATURE", "METRICS")]
-        rows += [(s.name, str(s.latest), str(s.versions), s.signature, format_metrics(s.metrics)) for s in entries]
-        print(_table(rows))
+        if entries:
+            rows = [("NAME", "LATEST", "VERSIONS", "SIGNATURE", "METRICS")]
+            rows += [(s.name, str(s.latest), str(s.versions), s.signature, format_metrics(s.metrics))
+                     for s in entries]
+            print(_table(rows))
+        for b in broken:  # flagged, after the readable entries; never a broken listing
+            ref = b.name if b.version is None else f"{b.name}@{b.version}"
+            print(f"! {ref}: unreadable: {b.problem}")
     elif args.verb == "show":
         ev = lib.info(*parse_ref(args.ref))
         print(json.dumps(ev.to_manifest(), indent=2) if args.json else repr(ev))
@@ -130,9 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args)
     except (WorkbenchError, UsageError, OSError) as e:
-        message = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
-        print(f"workbench: error: {message}", file=sys.stderr)
+        print(f"workbench: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug or an input nobody foresaw: still one line, not a traceback
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        print(f"workbench: error: unexpected {type(e).__name__}: {_one_line(e)} "
+              "(set WORKBENCH_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
+
+
+def _one_line(e: BaseException) -> str:
+    text = "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+    return text if len(text) <= 2000 else text[:2000] + " ..."
 
 
 if __name__ == "__main__":

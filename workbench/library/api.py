@@ -19,9 +19,16 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .. import nets
-from ..core.neural import NeuralFunction
 from ..core.errors import LibraryError
-from .errors import EntryNotFound, IntegrityError, PublishError, StorageError, UnknownArchitecture, VersionNotFound
+from ..core.neural import NeuralFunction
+from .errors import (
+    EntryNotFound,
+    IntegrityError,
+    PublishError,
+    StorageError,
+    UnknownArchitecture,
+    VersionNotFound,
+)
 from .limits import (
     MAX_MANIFEST_BYTES,
     MAX_PARAMETERS,
@@ -171,6 +178,7 @@ class Library:
     def history(self, name: str) -> list[EntryVersion]:
         """Every visible version of ``name``, oldest first (malformed manifests are skipped, with a warning)."""
         name = check_name(name)
+        self._store.guard(name, missing_ok=True)  # a linked entry or a plain file: UnsafePath
         return [ev for v in self._visible(name) if (ev := self._manifest(name, v, warn=True)) is not None]
 
     def list(self) -> list[EntrySummary]:

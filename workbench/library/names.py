@@ -15,6 +15,7 @@ import re
 from .errors import InvalidName
 
 MAX_NAME = 64
+MAX_VERSION = 999_999_999  # nine digits: a 4,301-digit "version" is refused before int() sees it
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _RULE = f"1..{MAX_NAME} characters of [A-Za-z0-9_.-], starting with a letter or digit, without '..'"
 
@@ -44,12 +45,17 @@ def check_name(name: object) -> str:
 
 
 def check_version(version: object, *, entry: str | None = None) -> int:
-    """A version number: a positive int (a string of digits is accepted too)."""
-    if isinstance(version, str) and version.isascii() and version.isdigit():
+    """A version number: a positive int up to MAX_VERSION (a string of digits is accepted too)."""
+    if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 12:
         version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidName(f"invalid version {version!r}" + (f" of entry '{entry}'" if entry else ""),
-                          entry=entry, hint="versions are positive integers: 1, 2, ...")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and abs(version) > 10**40:
+            shown = f"{'-' if version < 0 else ''}({version.bit_length()}-bit integer)"
+        else:
+            text = repr(version) if version is None or isinstance(version, (str, int, float)) else type(version).__name__
+            shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+        raise InvalidName(f"invalid version {shown}" + (f" of entry '{entry}'" if entry else ""),
+                          entry=entry, hint=f"versions are positive integers: 1, 2, ... (at most {MAX_VERSION})")
     return version
 
 

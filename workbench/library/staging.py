@@ -8,9 +8,12 @@ function with the library's safe loader (an allow-listed architecture constructo
 weights; never unpickling) and publishes it.
 
 Layout: ``<library location>/.staging/<id>/{draft.json, weights.safetensors}`` by default (the
-leading dot keeps it out of the library's entries); ``id`` is a random 32-hex-digit uuid4. Staged
-copies older than :data:`STAGING_TTL` are deleted by later calls. Staging the same weights of the
-same function twice returns the first id.
+leading dot keeps it out of the library's entries); ``id`` is a random 32-hex-digit uuid4. A staged
+copy can be published once (:meth:`StagingArea.take` claims it atomically) and within its lifetime,
+:data:`STAGING_TTL` seconds (``$WORKBENCH_STAGING_TTL`` or ``ttl=``); older copies are refused and
+deleted by later calls. Staging the same weights of the same function twice returns the first id.
+Reading refuses links and special files and checks sizes and the architecture's parameter count
+(on the meta device) before allocating anything.
 
 >>> import tempfile
 >>> from workbench import nets
@@ -32,15 +35,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
+import shutil
+import stat
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from fsspec.implementations.local import LocalFileSystem
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -48,10 +55,18 @@ from .. import nets
 from ..core.domains import Domain, TensorType
 from ..core.errors import LibraryError
 from ..core.neural import NeuralFunction
-from .errors import PublishError, UnknownArchitecture
+from .errors import IntegrityError, LimitExceeded, PublishError, UnsafePath
+from .limits import (
+    MAX_HEADER_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_PARAMETERS,
+    MAX_WEIGHTS_BYTES,
+    check_architecture,
+    check_weights_header,
+)
 from .manifest import check_metrics
 from .names import function_name
-from .store import resolve
+from .store import check_plain, resolve, storage_error
 
 __all__ = [
     "stage", "StagingArea", "Staged", "StagingError", "InvalidStagingId", "StagedNotFound",
@@ -59,10 +74,31 @@ __all__ = [
 ]
 
 STAGING_DIR = ".staging"
-STAGING_TTL = 7 * 24 * 3600  # seconds a staged copy is kept (cards in saved notebooks stay usable a while)
+STAGING_TTL = 3600  # seconds a staged copy can be published (override: $WORKBENCH_STAGING_TTL or ttl=)
 DRAFT, WEIGHTS = "draft.json", "weights.safetensors"
 KIND = "ntpt-staged-function"
 _ID = re.compile(r"[0-9a-f]{32}")
+_TAKEN = ".taken-"
+
+
+def default_ttl() -> float:
+    """The staging lifetime: ``$WORKBENCH_STAGING_TTL`` seconds when set to a positive number, else STAGING_TTL."""
+    with contextlib.suppress(ValueError):
+        value = float(os.environ.get("WORKBENCH_STAGING_TTL", ""))
+        if math.isfinite(value) and value > 0:
+            return value
+    return float(STAGING_TTL)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+
+
+def _typed(d: dict[str, Any], key: str, kind: type) -> Any:
+    v = d.get(key)
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise ValueError(f"'{key}' must be a JSON {kind.__name__}, got {type(v).__name__}")
+    return v
 
 
 class StagingError(LibraryError):
@@ -108,7 +144,9 @@ class StagingArea:
     """The staging area of library ``location`` (``<location>/.staging``), or ``staging_dir``."""
 
     def __init__(self, location: str | os.PathLike[str] | None = None, *,
-                 staging_dir: str | os.PathLike[str] | None = None, ttl: float = STAGING_TTL):
+                 staging_dir: str | os.PathLike[str] | None = None, ttl: float | None = None,
+                 max_parameters: int = MAX_PARAMETERS, max_weights_bytes: int = MAX_WEIGHTS_BYTES,
+                 max_draft_bytes: int = MAX_MANIFEST_BYTES):
         self.library_location: str | None = None  # the library it belongs to (None: an explicit staging_dir)
         if staging_dir is not None:
             self.fs, self.root, self.location = resolve(staging_dir)
@@ -116,7 +154,10 @@ class StagingArea:
             self.fs, lib_root, self.library_location = resolve(location)
             self.root = f"{lib_root.rstrip('/')}/{STAGING_DIR}"
             self.location = f"{self.library_location.rstrip('/')}/{STAGING_DIR}"
-        self.ttl = ttl
+        self.local = isinstance(self.fs, LocalFileSystem)
+        self.ttl = default_ttl() if ttl is None else float(ttl)
+        self.max_parameters, self.max_weights_bytes = max_parameters, max_weights_bytes
+        self.max_draft_bytes = max_draft_bytes
 
     def path(self, staging_id: str, *parts: str) -> str:
         return "/".join((self.root.rstrip("/"), check_id(staging_id), *parts))
@@ -134,6 +175,13 @@ class StagingArea:
                                                    "e.g. arch=('mlp', {'out': 10})")
         if metrics is None:
             metrics = getattr(fn, "metrics", None)
+        if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+            raise PublishError(f"tags of '{fn.name}' must be a list of strings, got {type(tags).__name__}",
+                               entry=fn.name, hint="e.g. tags=['mnist']")
+        for what, value in (("task", task), ("dataset", dataset)):
+            if value is not None and not isinstance(value, str):
+                raise PublishError(f"{what} of '{fn.name}' must be a string or None, got {type(value).__name__}",
+                                   entry=fn.name)
         state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in fn.module.state_dict().items()}
         weights = st_save(state)
         draft = {
@@ -159,8 +207,13 @@ class StagingArea:
             raise PublishError(f"the draft manifest of '{fn.name}' is not JSON data: {e}", entry=fn.name,
                                hint="architecture kwargs must be numbers, strings, lists and dicts") from e
         digest = hashlib.sha256(text.encode()).hexdigest()
-        self.clean()
-        staging_id = self._find(digest) or self._write(text, weights, digest)
+        try:
+            if self.local:
+                check_plain(self.root, "dir", missing_ok=True)  # a linked .staging: refused
+            self.clean()
+            staging_id = self._find(digest) or self._write(text, weights, digest)
+        except OSError as e:
+            raise storage_error(e, self.root, f"stage '{fn.name}' in") from e
         return {"id": staging_id, "name": fn.name, "signature": fn.signature, "library": self.library_location}
 
     def _write(self, text: str, weights: bytes, digest: str) -> str:
@@ -191,39 +244,169 @@ class StagingArea:
 
     # -- reading (the server's side) -------------------------------------------------------------
     def load(self, staging_id: str) -> Staged:
-        """Rebuild the staged function: allow-listed constructor + safetensors weights (no pickle)."""
+        """Rebuild the staged function: allow-listed constructor + safetensors weights (no pickle).
+
+        Bounds come first: the draft's size, the architecture's parameter count (on the meta
+        device), the weights' size and safetensors header; links and special files are refused."""
         staging_id = check_id(staging_id)
+        return self._load_dir(self.path(staging_id), staging_id)
+
+    @contextlib.contextmanager
+    def take(self, staging_id: str) -> Iterator[Staged]:
+        """Claim a staged function for publishing: single use. The id's directory is renamed away
+        atomically (a second ``take`` of the same id, even concurrent, gets :class:`StagedNotFound`);
+        deleted when the ``with`` block succeeds, put back when it raises."""
+        staging_id = check_id(staging_id)
+        src = self.path(staging_id)
+        self._check_dir(src, staging_id)
+        claimed = f"{self.root.rstrip('/')}/{_TAKEN}{staging_id}-{uuid.uuid4().hex}"
         try:
-            raw = self.fs.cat_file(self.path(staging_id, DRAFT))
-            weights = self.fs.cat_file(self.path(staging_id, WEIGHTS))
+            if self.local:
+                os.rename(src, claimed)
+            else:
+                self.fs.mv(src, claimed, recursive=True)
         except (FileNotFoundError, NotADirectoryError) as e:
-            raise StagedNotFound(
-                f"no staged function {staging_id} in {self.location}",
-                hint="re-run the cell that displays the function (staged copies expire after "
-                     f"{self.ttl / 86400:g} days), and check that the kernel and the server use the same "
-                     "library (WORKBENCH_LIBRARY)") from e
+            raise self._not_found(staging_id, "already published or expired") from e
+        except OSError as e:
+            raise storage_error(e, src, "claim the staged function") from e
+        ok = False
+        try:
+            yield self._load_dir(claimed, staging_id)
+            ok = True
+        finally:
+            with contextlib.suppress(OSError):
+                if ok:
+                    self._rm(claimed)
+                elif self.local:
+                    os.rename(claimed, src)
+                else:
+                    self.fs.mv(claimed, src, recursive=True)
+
+    def _not_found(self, staging_id: str, why: str = "never staged here, or expired") -> StagedNotFound:
+        return StagedNotFound(
+            f"no staged function {staging_id} in {self.location} ({why})",
+            hint="re-run the cell that displays the function (staged copies expire after "
+                 f"{_duration(self.ttl)} and can be published once), and check that the kernel and the "
+                 "server use the same library (WORKBENCH_LIBRARY)")
+
+    def _check_dir(self, path: str, staging_id: str) -> None:
+        """The staged copy's directory: no link, present, not expired."""
+        try:
+            if self.local:
+                check_plain(self.root, "dir")
+                check_plain(path, "dir")
+            elif not self.fs.isdir(path):
+                raise FileNotFoundError(path)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise self._not_found(staging_id) from e
+        except UnsafePath as e:
+            raise StagingError(str(e.args[0]), hint=e.hint) from e
+        if time.time() - self._mtime(path, staging_id) > self.ttl:
+            raise self._not_found(staging_id, f"expired: staged more than {_duration(self.ttl)} ago")
+
+    def _read(self, path: str, limit: int) -> bytes:
+        """A file of a staged copy: a regular file (no link, FIFO, device, folder) of at most ``limit`` bytes."""
+        if not self.local:
+            info = self.fs.info(path)
+            if info.get("type") != "file":
+                raise StagingError(f"refused: {path} is not a file", hint="re-run the cell that displays the function")
+            if (info.get("size") or 0) > limit:
+                raise LimitExceeded(f"refused: {path} has {info['size']} bytes, more than the limit of {limit}",
+                                    hint="staged functions this large cannot be published from the panel")
+            return self.fs.cat_file(path)
+        try:
+            check_plain(path, "file")
+        except UnsafePath as e:
+            raise StagingError(str(e.args[0]), hint=e.hint) from e
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise StagingError(f"refused: {path} is not a regular file", hint="re-run the cell")
+            if st.st_size > limit:
+                raise LimitExceeded(f"refused: {path} has {st.st_size} bytes, more than the limit of {limit}",
+                                    hint="staged functions this large cannot be published from the panel; "
+                                         "publish it from the notebook with Library().publish(...)")
+            return f.read(st.st_size)
+
+    def _draft(self, path: str, staging_id: str) -> dict[str, Any]:
+        self._check_dir(path, staging_id)
+        try:
+            raw = self._read(f"{path}/{DRAFT}", self.max_draft_bytes)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise self._not_found(staging_id) from e
+        except OSError as e:
+            raise storage_error(e, f"{path}/{DRAFT}", "read") from e
         try:
             draft = json.loads(raw)
-            if draft.get("kind") != KIND:
-                raise ValueError("not a staged function")
-            sig, arch = draft["signature"], draft["architecture"]
-            out = sig["output"]
-            input_type = TensorType(str(sig["input"]["name"]), tuple(int(s) for s in sig["input"]["shape"]))
-            output = Domain(str(out["name"]), int(out["size"]), out.get("labels"))
-            constructor, kwargs = str(arch["constructor"]), dict(arch["kwargs"])
-            name = str(draft["name"])
-        except Exception as e:
-            raise StagingError(f"the staged function {staging_id} is malformed: {type(e).__name__}: {e}",
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise StagingError(f"the staged function {staging_id} is malformed: its draft is not JSON ({e})"[:300],
                                hint="re-run the cell that displays the function") from e
-        if hashlib.sha256(weights).hexdigest() != draft.get("weights_sha256"):
+        if not isinstance(draft, dict) or draft.get("kind") != KIND:
+            raise StagingError(f"the staged function {staging_id} is malformed: its draft is not a staged function "
+                               f"(a JSON {type(draft).__name__})", hint="re-run the cell that displays the function")
+        return draft
+
+    def _load_dir(self, path: str, staging_id: str) -> Staged:
+        draft = self._draft(path, staging_id)
+        try:
+            name = _typed(draft, "name", str)
+            sig, arch = _typed(draft, "signature", dict), _typed(draft, "architecture", dict)
+            sig_in, out = _typed(sig, "input", dict), _typed(sig, "output", dict)
+            shape = _typed(sig_in, "shape", list)
+            if len(shape) > 16 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**31
+                                          for d in shape):
+                raise ValueError(f"input shape {shape[:16]!r} is not a short list of positive ints")
+            input_type = TensorType(_typed(sig_in, "name", str), tuple(shape))
+            size = _typed(out, "size", int)
+            labels = out.get("labels")
+            if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+                raise ValueError("output labels must be a list of strings or null")
+            if not 0 < size < 2**31:
+                raise ValueError(f"output size {size} is not a positive int")
+            output = Domain(_typed(out, "name", str), size, labels)
+            constructor, kwargs = _typed(arch, "constructor", str), _typed(arch, "kwargs", dict)
+            metrics = draft.get("metrics") or {}
+            if not isinstance(metrics, dict):
+                raise ValueError(f"'metrics' must be an object, got {type(metrics).__name__}")
+            tags = draft.get("tags") or []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise ValueError(f"'tags' must be a list of strings, got {type(tags).__name__}")
+            for key in ("task", "dataset"):
+                if draft.get(key) is not None and not isinstance(draft[key], str):
+                    raise ValueError(f"'{key}' must be a string or null")
+            description = draft.get("description") or ""
+            if not isinstance(description, str):
+                raise ValueError("'description' must be a string")
+            origin = draft.get("origin")
+            if origin is not None and not isinstance(origin, dict):
+                raise ValueError("'origin' must be an object or null")
+            if not isinstance(draft.get("weights_sha256"), str):
+                raise ValueError("'weights_sha256' must be a string")
+        except LibraryError:
+            raise
+        except Exception as e:
+            raise StagingError(f"the staged function {staging_id} is malformed: {type(e).__name__}: {e}"[:400],
+                               hint="re-run the cell that displays the function") from e
+        metrics = dict(check_metrics(metrics, entry=name))
+        try:
+            shapes = check_architecture(constructor, kwargs, entry=name, max_parameters=self.max_parameters)
+        except IntegrityError as e:
+            raise StagingError(f"staged function '{name}' ({staging_id}): {e.args[0]}", hint=e.hint) from e
+        try:
+            weights = self._read(f"{path}/{WEIGHTS}", self.max_weights_bytes)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise self._not_found(staging_id, "its weights are missing") from e
+        except OSError as e:
+            raise storage_error(e, f"{path}/{WEIGHTS}", "read") from e
+        if hashlib.sha256(weights).hexdigest() != draft["weights_sha256"]:
             raise StagingError(f"the weights of staged function {staging_id} do not match its draft manifest",
                                hint="re-run the cell that displays the function")
-        if constructor not in nets.ARCHITECTURES:
-            raise UnknownArchitecture(
-                f"staged function '{name}' needs architecture constructor '{constructor}', which is not "
-                "registered in the Jupyter server", entry=name,
-                hint=f"publish it from the notebook with Library().publish(...) instead (registered here: "
-                     f"{', '.join(sorted(nets.ARCHITECTURES))})")
+        try:
+            check_weights_header(weights[:MAX_HEADER_BYTES + 8], len(weights), shapes, entry=name)
+        except IntegrityError as e:
+            raise StagingError(f"staged function '{name}' ({staging_id}): {e.args[0]}",
+                               hint="re-run the cell that displays the function") from e
         try:
             state = st_load(weights)
             with torch.random.fork_rng(devices=[]):
@@ -233,33 +416,36 @@ class StagingArea:
                 module.to(dtypes.pop())
             module.load_state_dict(state, strict=True)
             fn = NeuralFunction(function_name(name), module, input=input_type, output=output,
-                                arch=(constructor, kwargs), origin=draft.get("origin") or None)
+                                arch=(constructor, kwargs), origin=origin or None)
         except LibraryError:
             raise
         except Exception as e:
             raise StagingError(f"staged function '{name}' ({staging_id}) could not be rebuilt: "
                                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                                hint="re-run the cell that displays the function") from e
-        metrics = draft.get("metrics") or {}
-        return Staged(id=staging_id, function=fn, metrics=dict(check_metrics(metrics, entry=name)),
-                      task=_opt(draft.get("task")), dataset=_opt(draft.get("dataset")),
-                      description=str(draft.get("description") or ""),
-                      tags=tuple(str(t) for t in draft.get("tags") or ()), draft=draft)
+        return Staged(id=staging_id, function=fn, metrics=metrics, task=draft.get("task"),
+                      dataset=draft.get("dataset"), description=description, tags=tuple(tags), draft=draft)
 
     def info(self, staging_id: str) -> dict[str, Any]:
         """The draft manifest of a staged function (no weights read)."""
-        try:
-            return json.loads(self.fs.cat_file(self.path(staging_id, DRAFT)))
-        except (FileNotFoundError, NotADirectoryError) as e:
-            raise StagedNotFound(f"no staged function {staging_id} in {self.location}",
-                                 hint="re-run the cell that displays the function") from e
+        staging_id = check_id(staging_id)
+        return self._draft(self.path(staging_id), staging_id)
 
     def ids(self) -> list[str]:
         return sorted(i for i, _ in self._entries())
 
     def remove(self, staging_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self.path(staging_id), recursive=True)
+            self._rm(self.path(staging_id))
+
+    def _rm(self, path: str) -> None:
+        if self.local:
+            if os.path.islink(path) or not os.path.isdir(path):
+                os.unlink(path)  # a link itself is removed, never what it points to
+            else:
+                shutil.rmtree(path)
+        else:
+            self.fs.rm(path, recursive=True)
 
     # -- housekeeping ----------------------------------------------------------------------------
     def clean(self, now: float | None = None) -> list[str]:
@@ -267,17 +453,19 @@ class StagingArea:
         now = time.time() if now is None else now
         removed = []
         try:
+            if self.local:
+                check_plain(self.root, "dir")
             listing = self.fs.ls(self.root, detail=True)
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, UnsafePath):
             return removed
         for entry in listing:
             base = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-            if not (_ID.fullmatch(base) or base.startswith(".tmp-")):
+            if not (_ID.fullmatch(base) or base.startswith((".tmp-", _TAKEN))):
                 continue
             age = now - self._mtime(entry["name"], base)
             if age > self.ttl:
                 with contextlib.suppress(OSError):
-                    self.fs.rm(entry["name"], recursive=True)
+                    self._rm(entry["name"])
                     removed.append(base)
         return removed
 
@@ -286,12 +474,15 @@ class StagingArea:
             listing = self.fs.ls(self.root, detail=False)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [(b, p) for p in listing if _ID.fullmatch(b := p.rstrip("/").rsplit("/", 1)[-1])]
+        return [(b, p) for p in listing if _ID.fullmatch(b := p.rstrip("/").rsplit("/", 1)[-1])
+                and not (self.local and (os.path.islink(p) or not os.path.isdir(p)))]
 
     def _mtime(self, path: str, base: str) -> float:
         probe = f"{path.rstrip('/')}/digest" if _ID.fullmatch(base) else path
         for candidate in (probe, path):
             with contextlib.suppress(Exception):
+                if self.local:
+                    return os.lstat(candidate).st_mtime
                 info = self.fs.info(candidate)
                 stamp = info.get("mtime") or info.get("created") or info.get("LastModified")
                 if hasattr(stamp, "timestamp"):

@@ -9,13 +9,18 @@ GET      /ntpt/library/staging/<id>                  a staged function's draft m
 POST     /ntpt/library/publish                       {"staging_id", "name"?}: publish a staged function
 =======  ==========================================  =========================================
 
-Errors are JSON ``{"error": type, "message", "hint"}`` with a 4xx status.
+Errors are JSON ``{"error": type, "message", "hint"}`` with a 4xx status: a body larger than
+:data:`MAX_BODY` bytes is 413, one nested deeper than :data:`MAX_DEPTH` is 400, any other path
+under the prefix is a JSON 404. Replies never contain a bare ``NaN`` (non-finite numbers become
+``null``). A 5xx is only for the server's own faults (a full disk: 507), never for what a client sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,25 +29,72 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
 from ..core.errors import LibraryError, WorkbenchError
-from ..library.errors import EntryNotFound, IntegrityError, InvalidName, PublishError, UnknownArchitecture
+from ..library.errors import (
+    EntryNotFound,
+    IntegrityError,
+    InvalidName,
+    LimitExceeded,
+    PublishError,
+    StorageError,
+    UnknownArchitecture,
+    UnsafePath,
+)
 from ..library.staging import InvalidStagingId, StagedNotFound, StagingError
 from . import service
 
 SETTING = "ntpt_library"
+MAX_BODY = 64 * 1024   # bytes of a request body (a publish request is ~100 bytes)
+MAX_DEPTH = 8          # nesting of a request body's JSON
 
 # (error class, HTTP status), most specific first.
 STATUS: list[tuple[type[BaseException], int]] = [
     (InvalidStagingId, 400), (InvalidName, 400), (PublishError, 400),
     (StagedNotFound, 404), (EntryNotFound, 404),
-    (IntegrityError, 409),
+    (IntegrityError, 409), (UnsafePath, 409), (LimitExceeded, 413),
     (UnknownArchitecture, 422), (StagingError, 422), (LibraryError, 400), (WorkbenchError, 422),
 ]
 
 
+def status_of(e: WorkbenchError) -> int:
+    if isinstance(e, StorageError):
+        full = e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+        return 507 if full else 503
+    return next(c for cls, c in STATUS if isinstance(e, cls))
+
+
+def json_text(body: Any) -> str:
+    """JSON without bare NaN/Infinity (the panel's JSON.parse refuses them): non-finite -> null."""
+    try:
+        return json.dumps(body, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(body), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 class BadRequest(Exception):
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, status: int = 400):
         super().__init__(message)
         self.hint = hint
+        self.status = status
 
 
 def error_body(e: BaseException) -> dict[str, Any]:
@@ -64,24 +116,32 @@ class LibraryHandler(APIHandler):
         try:
             result = await asyncio.to_thread(fn, self.location, *args)
         except BadRequest as e:
-            return self.reply(400, {"error": "BadRequest", "message": str(e), "hint": e.hint})
+            return self.reply(e.status, {"error": "BadRequest", "message": str(e), "hint": e.hint})
         except WorkbenchError as e:
-            code = next(c for cls, c in STATUS if isinstance(e, cls))
-            return self.reply(code, error_body(e))
+            return self.reply(status_of(e), error_body(e))
         self.reply(status, result)
 
     def reply(self, status: int, body: Any) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        self.finish(json_text(body))
 
     def json_body(self) -> dict[str, Any]:
+        raw = self.request.body or b"{}"
+        if len(raw) > MAX_BODY:
+            raise BadRequest(f"the request body has {len(raw)} bytes, more than {MAX_BODY}", status=413,
+                             hint='send {"staging_id": "<32 hex digits>", "name": "<entry name>"}')
         try:
-            body = json.loads(self.request.body or b"{}")
+            body = json.loads(raw)
+        except RecursionError as e:
+            raise BadRequest(f"the request body is nested too deeply (at most {MAX_DEPTH} levels)") from e
         except (ValueError, UnicodeDecodeError) as e:
-            raise BadRequest(f"the request body is not JSON: {e}") from e
+            raise BadRequest(f"the request body is not JSON: {str(e)[:200]}") from e
         if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
+            raise BadRequest("the request body must be a JSON object",
+                             hint='send {"staging_id": "<32 hex digits>", "name": "<entry name>"}')
+        if _depth(body) > MAX_DEPTH:
+            raise BadRequest(f"the request body is nested too deeply (at most {MAX_DEPTH} levels)")
         return body
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -94,6 +154,20 @@ class LibraryHandler(APIHandler):
         self.finish(json.dumps({"error": reason or ("Forbidden" if status_code == 403 else self._reason),
                                 "message": message if status_code != 500 else "internal server error",
                                 "hint": hint}))
+
+
+class NotFoundHandler(LibraryHandler):
+    """Every other path under the prefix, any method: a JSON 404 (not Jupyter's HTML page)."""
+
+    def _not_found(self, *args: Any) -> None:
+        self.reply(404, {"error": "NotFound", "message": f"no endpoint {self.request.path}",
+                         "hint": "endpoints: GET /ntpt/library, /stamp, /entries/<name>, /staging/<id>; "
+                                 "POST /publish; DELETE /entries/<name>/versions/<v>"})
+
+    get = post = put = delete = patch = head = options = _not_found
+
+    def check_xsrf_cookie(self) -> None:  # nothing is done here, so nothing to protect
+        return None
 
 
 class ListHandler(LibraryHandler):
@@ -142,7 +216,7 @@ class PublishHandler(LibraryHandler):
             if name is not None and not isinstance(name, str):
                 raise BadRequest("'name' must be a string")
         except BadRequest as e:
-            return self.reply(400, {"error": "BadRequest", "message": str(e), "hint": e.hint})
+            return self.reply(e.status, {"error": "BadRequest", "message": str(e), "hint": e.hint})
         await self.call(service.publish_staged, body["staging_id"], name, status=201)
 
 
@@ -155,4 +229,5 @@ def routes(base: str = "ntpt/library") -> list[tuple[str, type[LibraryHandler]]]
         (rf"/{base}/staging/{seg}", StagingHandler),
         (rf"/{base}/entries/{seg}", EntryHandler),
         (rf"/{base}/entries/{seg}/versions/{seg}", VersionHandler),
+        (rf"/{base}/.*", NotFoundHandler),
     ]

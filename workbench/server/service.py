@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from typing import Any
 
-from ..library import Library
+from ..core.errors import LibraryError
+from ..library import BrokenEntry, Library
 from ..library.manifest import EntryVersion
 from ..library.names import check_name, check_version, function_name
 from ..library.staging import StagingArea
@@ -33,7 +35,11 @@ def stamp(location: str) -> str:
     for name in store.names():
         if name.startswith("."):
             continue
-        h.update(f"{name}:{','.join(map(str, store.visible(name)))};".encode())
+        try:
+            versions = ",".join(map(str, store.visible(name)))
+        except OSError as e:  # unreadable entry directory: still a state
+            versions = f"!{e.errno}"
+        h.update(f"{name}:{versions};".encode())
     return h.hexdigest()[:20]
 
 
@@ -56,9 +62,16 @@ def list_entries(location: str) -> dict[str, Any]:
     lib = Library(location)
     st = stamp(location)
     entries = []
-    for summary in lib.list():
+    summaries, broken = lib.scan()
+    for summary in summaries:
         row = summary.to_dict()
-        history = lib.history(summary.name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # broken versions are reported in "broken"
+                history = lib.history(summary.name)
+        except LibraryError as e:
+            history = []
+            broken.append(BrokenEntry(summary.name, None, str(e.args[0]) if e.args else str(e)))
         latest = next((ev for ev in reversed(history) if ev.version == summary.latest), None)
         row.update(
             variable=function_name(summary.name),
@@ -73,7 +86,7 @@ def list_entries(location: str) -> dict[str, Any]:
         )
         entries.append(row)
     return {"location": lib.location, "load_location": load_location(lib.location), "stamp": st,
-            "entries": entries}
+            "entries": entries, "broken": [b.to_dict() for b in broken]}
 
 
 def entry_detail(location: str, name: str) -> dict[str, Any]:
@@ -84,13 +97,17 @@ def entry_detail(location: str, name: str) -> dict[str, Any]:
 
 
 def publish_staged(location: str, staging_id: str, name: str | None = None) -> dict[str, Any]:
-    """Publish the staged function ``staging_id`` under ``name`` (default: its own name)."""
-    staged = StagingArea(location).load(staging_id)
-    target = check_name(name if name not in (None, "") else staged.draft.get("name"))
+    """Publish the staged function ``staging_id`` under ``name`` (default: its own name), once: the
+    staged copy is claimed atomically and deleted when published (put back when publishing fails)."""
+    if name not in (None, ""):
+        check_name(name)
+    area = StagingArea(location)
     lib = Library(location)
-    ev = lib.publish(staged.function, name=target, metrics=staged.metrics, task=staged.task,
-                     dataset=staged.dataset, description=staged.description, tags=staged.tags)
-    StagingArea(location).clean()
+    with area.take(staging_id) as staged:
+        target = check_name(name if name not in (None, "") else staged.draft.get("name"))
+        ev = lib.publish(staged.function, name=target, metrics=staged.metrics, task=staged.task,
+                         dataset=staged.dataset, description=staged.description, tags=staged.tags)
+    area.clean()
     return {"entry": version_dict(ev), "stamp": stamp(location)}
 
 
@@ -99,7 +116,10 @@ def staged_info(location: str, staging_id: str) -> dict[str, Any]:
     draft = StagingArea(location).info(staging_id)
     lib = Library(location)
     name = draft.get("name")
-    return {"id": staging_id, "draft": draft, "exists": name in lib.names()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exists = isinstance(name, str) and name in lib.names()
+    return {"id": staging_id, "draft": draft, "exists": exists}
 
 
 def remove_version(location: str, name: str, version: Any) -> dict[str, Any]:
