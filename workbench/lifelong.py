@@ -394,9 +394,11 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
 
 
 def _best_curve(result: Any) -> tuple[list[int], list[float]]:
-    """The best restart's discrete validation accuracy at each validation of a fit."""
-    steps = result.restarts[0].val_steps
-    return list(steps), [max(r.val_accuracy[i] for r in result.restarts) for i in range(len(steps))]
+    """The best restart's discrete validation accuracy at each validation of a fit (a restart that had
+    stopped, at the target accuracy or out of patience, counts with its last validation)."""
+    steps = max((r.val_steps for r in result.restarts), key=len)
+    return list(steps), [max(r.val_accuracy[min(i, len(r.val_accuracy) - 1)] for r in result.restarts if r.val_accuracy)
+                         for i in range(len(steps))]
 
 
 # -- helpers -----------------------------------------------------------------------------------------
