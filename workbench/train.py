@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -26,6 +27,121 @@ from .core.errors import ConfigError, DataError, TrainingError
 from .core.neural import NeuralFunction
 from .core.sketch import Sketch, SketchInfo
 from .readout import Program, predictions
+
+_FIELD_TYPES: dict[str, Any] = {}
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    """Whether ``value`` fits annotation ``tp`` (bool is not an int; an int is a float)."""
+    import numbers
+    import types
+    import typing
+
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return any(type(value) is type(a) and value == a for a in typing.get_args(tp))
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(float(value))
+    if tp is str:
+        return isinstance(value, str)
+    return True  # an annotation this check does not know: left to the range checks
+
+
+def _check_types(cfg: Any) -> None:
+    """Type-check every field of a config dataclass against its annotation (via ``dataclasses.fields``)."""
+    import typing
+
+    if not _FIELD_TYPES:
+        _FIELD_TYPES.update(typing.get_type_hints(type(cfg)))
+    for f in fields(cfg):
+        value, tp = getattr(cfg, f.name), _FIELD_TYPES.get(f.name)
+        if tp is not None and not _type_ok(value, tp):
+            want = _type_name(tp)
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ConfigError(f"TrainConfig.{f.name} must be {want}, got {type(value).__name__} {shown}",
+                              site=f"TrainConfig.{f.name}", hint=f"{f.name} takes {want}; its default is "
+                                                                 f"{f.default!r}")
+
+
+def _type_name(tp: Any) -> str:
+    import typing
+
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if args:
+        return " or ".join(_type_name(a) for a in args)
+    return {int: "an int (not a bool)", float: "a finite number", str: "a string", bool: "a bool",
+            type(None): "None"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device that torch does not know or that is absent on this machine."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ConfigError(f"TrainConfig.device={device!r} is not a torch device: {e}", site="TrainConfig.device",
+                          hint="use 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"TrainConfig.device={device!r}, but no CUDA device is available here",
+                              site="TrainConfig.device",
+                              hint="use device='cpu', or install a CUDA build of torch on a machine with a GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"TrainConfig.device={device!r}, but this machine has {torch.cuda.device_count()} "
+                              "CUDA device(s)", site="TrainConfig.device",
+                              hint=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"TrainConfig.device={device!r}, but MPS (Apple GPU) is not available here",
+                              site="TrainConfig.device", hint="use device='cpu'")
+    elif dev.type != "cpu":
+        raise ConfigError(f"TrainConfig.device={device!r}: training runs on 'cpu', 'cuda' or 'mps'",
+                          site="TrainConfig.device", hint="use device='cpu'")
+
+
+def memory_limit_bytes(cfg: Any) -> float:
+    """The memory a run may be estimated to need: ``memory_limit_gb``, default half the machine's RAM."""
+    if cfg.memory_limit_gb is not None:
+        return float(cfg.memory_limit_gb) * 2**30
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def estimate_memory(info: Any, inputs: Mapping[str, torch.Tensor], cfg: Any, itemsize: int) -> dict[str, float]:
+    """A coarse lower bound, in bytes, of what training allocates: per-restart copies of every neural
+    function's parameters (weights, gradients, two Adam moments: 4x), and one mini-batch of inputs
+    (times R when per-restart nets each see it)."""
+    params = sum(p.numel() for nf in info.neural.values() for p in nf.module.parameters())
+    copies = cfg.restarts if cfg.nets == "per_restart" else 1
+    per_example = sum(v[0].numel() for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
+    nets = 4 * copies * params * itemsize
+    batch = cfg.batch_size * per_example * itemsize * (copies if info.neural else 1)
+    return {"parameters": float(nets), "batch": float(batch), "total": float(nets + batch)}
+
+
+def _check_memory(info: Any, inputs: Mapping[str, torch.Tensor], cfg: Any, dtype: torch.dtype) -> None:
+    need = estimate_memory(info, inputs, cfg, torch.empty((), dtype=dtype).element_size())
+    limit = memory_limit_bytes(cfg)
+    if need["total"] > limit:
+        gib = 2**30
+        raise ConfigError(
+            f"this run would need at least {need['total'] / gib:.1f} GiB ({need['parameters'] / gib:.1f} GiB for "
+            f"{cfg.restarts if cfg.nets == 'per_restart' else 1} cop(ies) of the neural functions' parameters, "
+            f"{need['batch'] / gib:.1f} GiB for a batch of {cfg.batch_size}), more than the limit of "
+            f"{limit / gib:.1f} GiB", site="TrainConfig",
+            hint="lower restarts or batch_size, use nets='shared', or raise TrainConfig.memory_limit_gb")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,15 +168,21 @@ class TrainConfig:
     sparsity: float = 0.0                   # Hoyer-style L1/L2 penalty on hole distributions
     validate_every: int = 50
     val_size: int = 1000                    # held-out examples used for each validation
-    target_accuracy: float = 1.0            # a restart stops once its discrete accuracy reaches this ...
-    patience: int | None = None             # ... or once its best has not improved for this many validations
+    target_accuracy: float = 1.0            # early stop once every restart's discrete accuracy reaches this
+    patience: int | None = None             # ... or once no restart improved for this many validations
     max_seconds: float | None = None
     seed: int = 0
-    restart_offset: int = 0                 # global index of this run's first restart (sharding: workbench.executor)
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
+    memory_limit_gb: float | None = None    # refuse runs estimated above this (None: half the RAM; inf: no check)
 
     def __post_init__(self) -> None:
+        _check_types(self)  # types first (bool is not an int, 2.5 is not a restart count), then ranges
+        finite = [f.name for f in fields(self) if isinstance(getattr(self, f.name), float)
+                  and f.name not in ("max_seconds", "memory_limit_gb") and not math.isfinite(getattr(self, f.name))]
+        if finite:
+            raise ConfigError(f"TrainConfig.{finite[0]}={getattr(self, finite[0])!r} is not a finite number",
+                              site=f"TrainConfig.{finite[0]}", hint="use a finite value")
         checks = {
             "restarts": self.restarts >= 1, "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
             "hole_lr": self.hole_lr >= 0, "net_lr": self.net_lr >= 0, "temperature": self.temperature > 0,
@@ -70,12 +192,20 @@ class TrainConfig:
             "net_init": self.net_init in ("copy", "reinit"), "dtype": self.dtype in ("float32", "float64"),
             "final_temperature": self.final_temperature is None or self.final_temperature > 0,
             "clip_norm": self.clip_norm is None or self.clip_norm > 0,
-            "restart_offset": isinstance(self.restart_offset, int) and self.restart_offset >= 0,
+            "val_size": self.val_size >= 1, "target_accuracy": 0 <= self.target_accuracy <= 1,
+            "patience": self.patience is None or self.patience >= 1,
+            "max_seconds": self.max_seconds is None or self.max_seconds > 0,
+            "grad_noise": self.grad_noise >= 0, "entropy_bonus": self.entropy_bonus >= 0,
+            "entropy_decay": self.entropy_decay >= 0, "sparsity": self.sparsity >= 0, "init_scale": self.init_scale >= 0,
+            "memory_limit_gb": self.memory_limit_gb is None or self.memory_limit_gb > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"invalid TrainConfig value(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}",
-                              hint="see the field comments of workbench.train.TrainConfig")
+                              site=f"TrainConfig.{bad[0]}",
+                              hint="see the field comments of workbench.train.TrainConfig"
+                                   + (" (val_size: at least 1 held-out example)" if "val_size" in bad else ""))
+        _check_device(self.device)
 
     def replace(self, **changes: Any) -> TrainConfig:
         known = {f.name for f in fields(self)}
@@ -119,8 +249,16 @@ def as_examples(sketch: Sketch, data: Any, *, what: str) -> Examples:
     if set(ex.targets) != set(sketch.outputs):
         raise DataError(f"{what}: targets {sorted(ex.targets)} do not match the sketch's outputs {sorted(sketch.outputs)}")
     n = sketch.check_data(ex.inputs)
+    for k, v in ex.inputs.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).reshape(v.shape[0], -1).any(-1).sum()) if v.dim() else 1
+            raise DataError(f"{what}: input '{k}' has NaN or inf values in {bad} example(s)", site=k,
+                            hint="clean or drop those examples (torch.isfinite(x).flatten(1).all(1) finds them)")
     for k, t in ex.targets.items():
         d = sketch.outputs[k]
+        if not isinstance(t, torch.Tensor):
+            raise DataError(f"{what}: target '{k}' must be a torch tensor of integers, got {type(t).__name__}",
+                            site=k, hint="wrap it: torch.tensor(targets, dtype=torch.long)")
         if t.shape != (n,) or t.is_floating_point():
             raise DataError(f"{what}: target '{k}' must be ({n},) integers, got {tuple(t.shape)} {t.dtype}")
         if int(t.min()) < 0 or int(t.max()) >= d.size:
@@ -131,12 +269,12 @@ def as_examples(sketch: Sketch, data: Any, *, what: str) -> Examples:
 class RestartNets(nn.Module):
     """R copies of a neural function's module, stacked and run at once with ``torch.func.vmap``."""
 
-    def __init__(self, nf: NeuralFunction, restarts: int, *, reinit: bool, seed: int, offset: int = 0):
+    def __init__(self, nf: NeuralFunction, restarts: int, *, reinit: bool, seed: int):
         super().__init__()
         copies = [copy.deepcopy(nf.module) for _ in range(restarts)]
         if reinit:
             for r, m in enumerate(copies):
-                torch.manual_seed(seed * 7919 + offset + r)  # seeded by the global restart index
+                torch.manual_seed(seed * 7919 + r)
                 for sub in m.modules():
                     if hasattr(sub, "reset_parameters"):
                         sub.reset_parameters()
@@ -199,6 +337,9 @@ class FitResult(Displayable):
     hole_probs: dict[str, torch.Tensor]  # final (R, K)
     interrupted: bool = False
     hole_history: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)  # (step, {hole: (R, K)})
+    stopped: str | None = None        # why training stopped early on a fault (NaN/inf loss); the result is best-so-far
+    stopped_step: int | None = None   # ... at which step
+    judge_error: str | None = None    # the first error the judge raised (``correct`` stays None for those restarts)
 
     @property
     def best(self) -> RestartResult:
@@ -218,6 +359,10 @@ class FitResult(Displayable):
         for r in self.restarts:
             ok = "" if r.correct is None else ("  correct" if r.correct else "  wrong")
             lines.append(f"  restart {r.index}: loss {r.final_loss:.4f}, discrete val acc {r.best_accuracy:.3f}{ok}")
+        if self.stopped:
+            lines.append(f"  stopped at step {self.stopped_step}: {self.stopped} (best-so-far programs kept)")
+        if self.judge_error:
+            lines.append(f"  judge failed: {self.judge_error}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -229,33 +374,19 @@ def tape_lengths(sketch: Sketch, inputs: Mapping[str, torch.Tensor]) -> dict[str
     return {k: int(inputs[k].shape[1]) for k, t in sketch.inputs.items() if isinstance(t, Seq) and t.length is None}
 
 
-def restart_rng(seed: int, index: int):
-    """The random stream of restart ``index`` (its GLOBAL index) under ``seed``: a NumPy generator seeded by
-    the pair, so a restart's initialisation never depends on how many restarts share its run."""
-    import numpy as np
-
-    return np.random.default_rng([int(seed) & (2**64 - 1), int(index)])
-
-
-def _init_holes(info: SketchInfo, cfg: TrainConfig, dtype: torch.dtype) -> tuple[dict[str, nn.Parameter], list[int]]:
-    """Hole logits ``(R, K)``, row r drawn from :func:`restart_rng` of global index ``restart_offset + r``;
-    also one seed per restart for its gradient noise."""
-    rows: dict[str, list[torch.Tensor]] = {name: [] for name in info.holes}
-    noise_seeds = []
-    for r in range(cfg.restarts):
-        rng = restart_rng(cfg.seed, cfg.restart_offset + r)
-        noise_seeds.append(int(rng.integers(2**62)))
-        for name, d in info.holes.items():
-            if cfg.hole_init == "dirichlet":  # log of a Dirichlet(alpha) sample, from normalised Gamma draws
-                g = torch.from_numpy(rng.gamma(cfg.dirichlet_alpha, size=d.size))
-                row = torch.log((g / g.sum()).clamp_min(1e-30)) if float(g.sum()) > 0 else torch.zeros(d.size)
-            elif cfg.hole_init == "normal":
-                row = torch.from_numpy(rng.standard_normal(d.size)) * cfg.init_scale
-            else:
-                row = torch.zeros(d.size, dtype=torch.float64)
-            rows[name].append(row.to(torch.float64))
-    holes = {name: nn.Parameter(torch.stack(rs).to(dtype=dtype, device=cfg.device)) for name, rs in rows.items()}
-    return holes, noise_seeds
+def _init_holes(info: SketchInfo, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> dict[str, nn.Parameter]:
+    holes = {}
+    for name, d in info.holes.items():
+        if cfg.hole_init == "dirichlet":  # log of a Dirichlet(alpha) sample, from normalised Gamma draws
+            alpha = torch.full((cfg.restarts, d.size), cfg.dirichlet_alpha, dtype=torch.float64)
+            g = torch._standard_gamma(alpha)  # seeded through torch.manual_seed(cfg.seed) in fit()
+            logits = torch.log((g / g.sum(-1, keepdim=True)).clamp_min(1e-30))
+        elif cfg.hole_init == "normal":
+            logits = torch.randn(cfg.restarts, d.size, generator=gen, dtype=torch.float64) * cfg.init_scale
+        else:
+            logits = torch.zeros(cfg.restarts, d.size, dtype=torch.float64)
+        holes[name] = nn.Parameter(logits.to(dtype=dtype, device=cfg.device))
+    return holes
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
@@ -269,15 +400,6 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     ``judge(program) -> bool`` decides whether a restart's read-out program is correct (e.g. by
     running it with perfect perception); ``progress`` is called with a dict after each validation.
     Interrupting (KeyboardInterrupt) returns the result so far, with each restart's best program.
-
-    Restarts are independent of each other (unless ``nets="shared"``), which is what lets
-    :func:`workbench.executor.fit_sharded` split them: restart ``i`` (its global index,
-    ``restart_offset + r``) draws its initialisation from ``restart_rng(seed, i)``; the mini-batch
-    stream is seeded by ``seed`` alone, the same for every restart; and a restart **stops** (its
-    record freezes: no more losses, validations, best program or final hole probabilities) at the
-    first validation where its discrete accuracy reaches ``target_accuracy`` or where ``patience``
-    validations in a row have not improved its best. ``fit`` ends when every restart has stopped.
-    ``max_seconds`` and Ctrl-C stop the whole run wherever it is (wall-clock, so not reproducible).
     """
     cfg = config or TrainConfig()
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
@@ -296,22 +418,18 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     train_ex, val_ex = train_ex.to(cfg.device, dtype), val_ex.to(cfg.device, dtype)
 
     info = sketch.discover(train_ex.inputs)
-    gen = torch.Generator().manual_seed(cfg.seed)  # the mini-batch stream: the same whatever R
+    _check_memory(info, train_ex.inputs, cfg, dtype)
+    gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    holes, noise_seeds = _init_holes(info, cfg, dtype)
+    holes = _init_holes(info, cfg, gen, dtype)
     R = cfg.restarts
-    active = [True] * R  # False once a restart has stopped (target accuracy or patience): its record is frozen
-    stale_r = [0] * R
-    noise_gens = [torch.Generator().manual_seed(s) for s in noise_seeds] if cfg.grad_noise else []
-    frozen: dict[int, dict[str, dict[str, torch.Tensor]]] = {}  # restart -> its logits / history row when it stopped
 
     ensembles: dict[str, RestartNets] = {}
     net_params: list[nn.Parameter] = []
     for name, nf in info.neural.items():
         nf.module.to(device=cfg.device, dtype=dtype)
         if cfg.nets == "per_restart":
-            ensembles[name] = RestartNets(nf, R, reinit=cfg.net_init == "reinit", seed=cfg.seed,
-                                          offset=cfg.restart_offset).to(cfg.device)
+            ensembles[name] = RestartNets(nf, R, reinit=cfg.net_init == "reinit", seed=cfg.seed).to(cfg.device)
             net_params += list(ensembles[name].parameters())
         elif cfg.nets == "shared":
             net_params += list(nf.module.parameters())
@@ -328,13 +446,13 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         groups.append({"params": net_params, "lr": cfg.net_lr})
     opt = torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
 
-    results = [RestartResult(cfg.restart_offset + r) for r in range(R)]
+    results = [RestartResult(r) for r in range(R)]
     best_state: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(R)]
     n_train = len(train_ex)
     t0 = time.perf_counter()
     prev_denormal = _denormals_flushed()
     torch.set_flush_denormal(True)  # peaked distributions otherwise slow CPU steps 20-50x
-    step, interrupted = 0, False
+    step, stale, interrupted = 0, 0, False
 
     def temperature(t: int) -> float:
         if cfg.final_temperature is None:
@@ -342,14 +460,13 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         return cfg.temperature * (cfg.final_temperature / cfg.temperature) ** (t / max(1, cfg.steps - 1))
 
     hole_history: list[tuple[int, dict[str, torch.Tensor]]] = []
+    stopped: str | None = None  # a fault that stopped training (NaN/inf loss): the result is the best so far
+    stopped_step: int | None = None
+    judge_error: str | None = None
 
     def validate(t: int) -> bool:
         assign = {k: v.detach().argmax(-1) for k, v in holes.items()}
-        hist = {k: torch.softmax(v.detach() / temperature(t), -1).cpu() for k, v in holes.items()}
-        for r, snap in frozen.items():  # a stopped restart shows the distributions it stopped with
-            for k in hist:
-                hist[k][r] = snap["history"][k]
-        hole_history.append((t, hist))
+        hole_history.append((t, {k: torch.softmax(v.detach() / temperature(t), -1).cpu() for k, v in holes.items()}))
         with torch.no_grad():
             for m in ensembles.values():
                 m.eval()
@@ -362,21 +479,14 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         acc = ok.float().mean(-1).tolist()
         improved = False
         for r in range(R):
-            if not active[r]:
-                continue
             res = results[r]
             res.val_steps.append(t)
             res.val_accuracy.append(acc[r])
-            stale_r[r] += 1
             if acc[r] > res.best_accuracy:
                 improved = improved or res.best_accuracy >= 0
-                res.best_accuracy, res.best_step, stale_r[r] = acc[r], t, 0
+                res.best_accuracy, res.best_step = acc[r], t
                 res.assignment = {k: int(v[r]) for k, v in assign.items()}
                 best_state[r] = {name: m.state_for(r) for name, m in ensembles.items()}
-            if acc[r] >= cfg.target_accuracy or (cfg.patience is not None and stale_r[r] >= cfg.patience):
-                active[r] = False
-                frozen[r] = {"logits": {k: v.detach()[r].clone() for k, v in holes.items()},
-                             "history": {k: h[r].clone() for k, h in hist.items()}}
         if progress is not None:
             progress({"step": t, "seconds": time.perf_counter() - t0, "val_accuracy": acc,
                       "loss": [res.final_loss for res in results]})
@@ -393,9 +503,9 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                 p = v.probs.expand(R, -1, -1).gather(-1, batch.targets[k].view(1, -1, 1).expand(R, -1, 1)).squeeze(-1)
                 loss_r = loss_r + (-torch.log(p.clamp_min(1e-12))).mean(-1)
             if not torch.isfinite(loss_r).all():
-                bad = [r for r in range(R) if active[r] and not math.isfinite(float(loss_r[r].detach()))]
-                raise TrainingError(f"loss became NaN/inf at step {step} in restart(s) {bad}",
-                                    hint="lower the learning rates, enable clip_norm, or check the data for NaNs")
+                bad = [r for r in range(R) if not math.isfinite(float(loss_r[r].detach()))]
+                stopped, stopped_step = f"loss became NaN/inf at step {step} in restart(s) {bad}", step
+                break  # keep what was learned: each restart's best validated program so far
             objective = loss_r
             if cfg.entropy_bonus or cfg.sparsity:
                 probs = {k: torch.softmax(v / temperature(step), -1) for k, v in holes.items()}
@@ -408,9 +518,8 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             objective.sum().backward()
             if cfg.grad_noise:
                 std = math.sqrt(cfg.grad_noise / (1 + step) ** 0.55)
-                for h in holes.values():  # each restart's noise from its own stream
-                    noise = torch.stack([torch.randn(h.shape[1:], generator=g, dtype=dtype) for g in noise_gens])
-                    h.grad.add_(noise.to(cfg.device) * std)
+                for h in holes.values():
+                    h.grad.add_(torch.randn(h.shape, generator=gen, dtype=dtype).to(cfg.device) * std)
             if cfg.clip_norm is not None:
                 _clip_per_restart(list(holes.values()) + [p for m in ensembles.values() for p in m.parameters()],
                                   R, cfg.clip_norm)
@@ -418,11 +527,13 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                     nn.utils.clip_grad_norm_(net_params, cfg.clip_norm)
             opt.step()
             for r, v in enumerate(loss_r.tolist()):
-                if active[r]:
-                    results[r].losses.append(v)
+                results[r].losses.append(v)
             if step % cfg.validate_every == 0 or step == cfg.steps:
-                validate(step)
-                if not any(active):  # every restart reached the target or ran out of patience
+                improved = validate(step)
+                stale = 0 if improved else stale + 1
+                if all(r.val_accuracy[-1] >= cfg.target_accuracy for r in results):
+                    break
+                if cfg.patience is not None and stale >= cfg.patience:
                     break
             if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
                 validate(step)
@@ -431,8 +542,11 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         interrupted = True
     finally:
         torch.set_flush_denormal(prev_denormal)
-    if not results[0].val_accuracy and step > 0 and not interrupted:
+    if not results[0].val_accuracy and step > 0 and not interrupted and stopped is None:
         validate(step)
+    if stopped is not None and all(not r.val_accuracy for r in results):
+        raise TrainingError(f"{stopped}, before any validation: no program to return",
+                            hint="lower the learning rates, enable clip_norm, or check the data for NaNs")
     seconds = time.perf_counter() - t0
 
     for r, res in enumerate(results):
@@ -451,13 +565,15 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         res.neural = neural
         res.program = Program(sketch, res.assignment, neural, lengths=tape_lengths(sketch, train_ex.inputs))
         if judge is not None:
-            res.correct = bool(judge(res.program))
-    final = {k: v.detach().clone() for k, v in holes.items()}
-    for r, snap in frozen.items():
-        for k in final:
-            final[k][r] = snap["logits"][k]
-    hole_probs = {k: torch.softmax(v, -1).cpu() for k, v in final.items()}
-    return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history)
+            try:
+                res.correct = bool(judge(res.program))
+            except Exception as e:  # a failing judge must not throw the trained run away
+                res.correct = None
+                if judge_error is None:
+                    judge_error = f"restart {res.index}: {type(e).__name__}: {e}"
+    hole_probs = {k: torch.softmax(v.detach(), -1).cpu() for k, v in holes.items()}
+    return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history,
+                     stopped=stopped, stopped_step=stopped_step, judge_error=judge_error)
 
 
 def _denormals_flushed() -> bool:
