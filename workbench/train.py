@@ -168,10 +168,11 @@ class TrainConfig:
     sparsity: float = 0.0                   # Hoyer-style L1/L2 penalty on hole distributions
     validate_every: int = 50
     val_size: int = 1000                    # held-out examples used for each validation
-    target_accuracy: float = 1.0            # early stop once every restart's discrete accuracy reaches this
-    patience: int | None = None             # ... or once no restart improved for this many validations
+    target_accuracy: float = 1.0            # a restart stops once its discrete accuracy reaches this ...
+    patience: int | None = None             # ... or once its best has not improved for this many validations
     max_seconds: float | None = None
     seed: int = 0
+    restart_offset: int = 0                 # global index of this run's first restart (sharding: workbench.executor)
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
     memory_limit_gb: float | None = None    # refuse runs estimated above this (None: half the RAM; inf: no check)
@@ -198,6 +199,7 @@ class TrainConfig:
             "grad_noise": self.grad_noise >= 0, "entropy_bonus": self.entropy_bonus >= 0,
             "entropy_decay": self.entropy_decay >= 0, "sparsity": self.sparsity >= 0, "init_scale": self.init_scale >= 0,
             "memory_limit_gb": self.memory_limit_gb is None or self.memory_limit_gb > 0,
+            "restart_offset": isinstance(self.restart_offset, int) and self.restart_offset >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -269,12 +271,12 @@ def as_examples(sketch: Sketch, data: Any, *, what: str) -> Examples:
 class RestartNets(nn.Module):
     """R copies of a neural function's module, stacked and run at once with ``torch.func.vmap``."""
 
-    def __init__(self, nf: NeuralFunction, restarts: int, *, reinit: bool, seed: int):
+    def __init__(self, nf: NeuralFunction, restarts: int, *, reinit: bool, seed: int, offset: int = 0):
         super().__init__()
         copies = [copy.deepcopy(nf.module) for _ in range(restarts)]
         if reinit:
             for r, m in enumerate(copies):
-                torch.manual_seed(seed * 7919 + r)
+                torch.manual_seed(seed * 7919 + offset + r)  # seeded by the global restart index
                 for sub in m.modules():
                     if hasattr(sub, "reset_parameters"):
                         sub.reset_parameters()
@@ -374,19 +376,33 @@ def tape_lengths(sketch: Sketch, inputs: Mapping[str, torch.Tensor]) -> dict[str
     return {k: int(inputs[k].shape[1]) for k, t in sketch.inputs.items() if isinstance(t, Seq) and t.length is None}
 
 
-def _init_holes(info: SketchInfo, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> dict[str, nn.Parameter]:
-    holes = {}
-    for name, d in info.holes.items():
-        if cfg.hole_init == "dirichlet":  # log of a Dirichlet(alpha) sample, from normalised Gamma draws
-            alpha = torch.full((cfg.restarts, d.size), cfg.dirichlet_alpha, dtype=torch.float64)
-            g = torch._standard_gamma(alpha)  # seeded through torch.manual_seed(cfg.seed) in fit()
-            logits = torch.log((g / g.sum(-1, keepdim=True)).clamp_min(1e-30))
-        elif cfg.hole_init == "normal":
-            logits = torch.randn(cfg.restarts, d.size, generator=gen, dtype=torch.float64) * cfg.init_scale
-        else:
-            logits = torch.zeros(cfg.restarts, d.size, dtype=torch.float64)
-        holes[name] = nn.Parameter(logits.to(dtype=dtype, device=cfg.device))
-    return holes
+def restart_rng(seed: int, index: int):
+    """The random stream of restart ``index`` (its GLOBAL index) under ``seed``: a NumPy generator seeded by
+    the pair, so a restart's initialisation never depends on how many restarts share its run."""
+    import numpy as np
+
+    return np.random.default_rng([int(seed) & (2**64 - 1), int(index)])
+
+
+def _init_holes(info: SketchInfo, cfg: TrainConfig, dtype: torch.dtype) -> tuple[dict[str, nn.Parameter], list[int]]:
+    """Hole logits ``(R, K)``, row r drawn from :func:`restart_rng` of global index ``restart_offset + r``;
+    also one seed per restart for its gradient noise."""
+    rows: dict[str, list[torch.Tensor]] = {name: [] for name in info.holes}
+    noise_seeds = []
+    for r in range(cfg.restarts):
+        rng = restart_rng(cfg.seed, cfg.restart_offset + r)
+        noise_seeds.append(int(rng.integers(2**62)))
+        for name, d in info.holes.items():
+            if cfg.hole_init == "dirichlet":  # log of a Dirichlet(alpha) sample, from normalised Gamma draws
+                g = torch.from_numpy(rng.gamma(cfg.dirichlet_alpha, size=d.size))
+                row = torch.log((g / g.sum()).clamp_min(1e-30)) if float(g.sum()) > 0 else torch.zeros(d.size)
+            elif cfg.hole_init == "normal":
+                row = torch.from_numpy(rng.standard_normal(d.size)) * cfg.init_scale
+            else:
+                row = torch.zeros(d.size, dtype=torch.float64)
+            rows[name].append(row.to(torch.float64))
+    holes = {name: nn.Parameter(torch.stack(rs).to(dtype=dtype, device=cfg.device)) for name, rs in rows.items()}
+    return holes, noise_seeds
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
@@ -400,6 +416,15 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     ``judge(program) -> bool`` decides whether a restart's read-out program is correct (e.g. by
     running it with perfect perception); ``progress`` is called with a dict after each validation.
     Interrupting (KeyboardInterrupt) returns the result so far, with each restart's best program.
+
+    Restarts are independent of each other (unless ``nets="shared"``), which is what lets
+    :func:`workbench.executor.fit_sharded` split them: restart ``i`` (its global index,
+    ``restart_offset + r``) draws its initialisation from ``restart_rng(seed, i)``; the mini-batch
+    stream is seeded by ``seed`` alone, the same for every restart; and a restart **stops** (its
+    record freezes: no more losses, validations, best program or final hole probabilities) at the
+    first validation where its discrete accuracy reaches ``target_accuracy`` or where ``patience``
+    validations in a row have not improved its best. ``fit`` ends when every restart has stopped.
+    ``max_seconds`` and Ctrl-C stop the whole run wherever it is (wall-clock, so not reproducible).
     """
     cfg = config or TrainConfig()
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
@@ -419,17 +444,22 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
 
     info = sketch.discover(train_ex.inputs)
     _check_memory(info, train_ex.inputs, cfg, dtype)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # the mini-batch stream: the same whatever R
     torch.manual_seed(cfg.seed)
-    holes = _init_holes(info, cfg, gen, dtype)
+    holes, noise_seeds = _init_holes(info, cfg, dtype)
     R = cfg.restarts
+    active = [True] * R  # False once a restart has stopped (target accuracy or patience): its record is frozen
+    stale_r = [0] * R
+    noise_gens = [torch.Generator().manual_seed(s) for s in noise_seeds] if cfg.grad_noise else []
+    frozen: dict[int, dict[str, dict[str, torch.Tensor]]] = {}  # restart -> its logits / history row when it stopped
 
     ensembles: dict[str, RestartNets] = {}
     net_params: list[nn.Parameter] = []
     for name, nf in info.neural.items():
         nf.module.to(device=cfg.device, dtype=dtype)
         if cfg.nets == "per_restart":
-            ensembles[name] = RestartNets(nf, R, reinit=cfg.net_init == "reinit", seed=cfg.seed).to(cfg.device)
+            ensembles[name] = RestartNets(nf, R, reinit=cfg.net_init == "reinit", seed=cfg.seed,
+                                          offset=cfg.restart_offset).to(cfg.device)
             net_params += list(ensembles[name].parameters())
         elif cfg.nets == "shared":
             net_params += list(nf.module.parameters())
@@ -446,13 +476,13 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         groups.append({"params": net_params, "lr": cfg.net_lr})
     opt = torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
 
-    results = [RestartResult(r) for r in range(R)]
+    results = [RestartResult(cfg.restart_offset + r) for r in range(R)]
     best_state: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(R)]
     n_train = len(train_ex)
     t0 = time.perf_counter()
     prev_denormal = _denormals_flushed()
     torch.set_flush_denormal(True)  # peaked distributions otherwise slow CPU steps 20-50x
-    step, stale, interrupted = 0, 0, False
+    step, interrupted = 0, False
 
     def temperature(t: int) -> float:
         if cfg.final_temperature is None:
@@ -466,7 +496,11 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
 
     def validate(t: int) -> bool:
         assign = {k: v.detach().argmax(-1) for k, v in holes.items()}
-        hole_history.append((t, {k: torch.softmax(v.detach() / temperature(t), -1).cpu() for k, v in holes.items()}))
+        hist = {k: torch.softmax(v.detach() / temperature(t), -1).cpu() for k, v in holes.items()}
+        for r, snap in frozen.items():  # a stopped restart shows the distributions it stopped with
+            for k in hist:
+                hist[k][r] = snap["history"][k]
+        hole_history.append((t, hist))
         with torch.no_grad():
             for m in ensembles.values():
                 m.eval()
@@ -479,14 +513,21 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         acc = ok.float().mean(-1).tolist()
         improved = False
         for r in range(R):
+            if not active[r]:
+                continue
             res = results[r]
             res.val_steps.append(t)
             res.val_accuracy.append(acc[r])
+            stale_r[r] += 1
             if acc[r] > res.best_accuracy:
                 improved = improved or res.best_accuracy >= 0
-                res.best_accuracy, res.best_step = acc[r], t
+                res.best_accuracy, res.best_step, stale_r[r] = acc[r], t, 0
                 res.assignment = {k: int(v[r]) for k, v in assign.items()}
                 best_state[r] = {name: m.state_for(r) for name, m in ensembles.items()}
+            if acc[r] >= cfg.target_accuracy or (cfg.patience is not None and stale_r[r] >= cfg.patience):
+                active[r] = False
+                frozen[r] = {"logits": {k: v.detach()[r].clone() for k, v in holes.items()},
+                             "history": {k: h[r].clone() for k, h in hist.items()}}
         if progress is not None:
             progress({"step": t, "seconds": time.perf_counter() - t0, "val_accuracy": acc,
                       "loss": [res.final_loss for res in results]})
@@ -503,7 +544,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                 p = v.probs.expand(R, -1, -1).gather(-1, batch.targets[k].view(1, -1, 1).expand(R, -1, 1)).squeeze(-1)
                 loss_r = loss_r + (-torch.log(p.clamp_min(1e-12))).mean(-1)
             if not torch.isfinite(loss_r).all():
-                bad = [r for r in range(R) if not math.isfinite(float(loss_r[r].detach()))]
+                bad = [r for r in range(R) if active[r] and not math.isfinite(float(loss_r[r].detach()))]
                 stopped, stopped_step = f"loss became NaN/inf at step {step} in restart(s) {bad}", step
                 break  # keep what was learned: each restart's best validated program so far
             objective = loss_r
@@ -518,8 +559,9 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             objective.sum().backward()
             if cfg.grad_noise:
                 std = math.sqrt(cfg.grad_noise / (1 + step) ** 0.55)
-                for h in holes.values():
-                    h.grad.add_(torch.randn(h.shape, generator=gen, dtype=dtype).to(cfg.device) * std)
+                for h in holes.values():  # each restart's noise from its own stream
+                    noise = torch.stack([torch.randn(h.shape[1:], generator=g, dtype=dtype) for g in noise_gens])
+                    h.grad.add_(noise.to(cfg.device) * std)
             if cfg.clip_norm is not None:
                 _clip_per_restart(list(holes.values()) + [p for m in ensembles.values() for p in m.parameters()],
                                   R, cfg.clip_norm)
@@ -527,13 +569,11 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                     nn.utils.clip_grad_norm_(net_params, cfg.clip_norm)
             opt.step()
             for r, v in enumerate(loss_r.tolist()):
-                results[r].losses.append(v)
+                if active[r]:
+                    results[r].losses.append(v)
             if step % cfg.validate_every == 0 or step == cfg.steps:
-                improved = validate(step)
-                stale = 0 if improved else stale + 1
-                if all(r.val_accuracy[-1] >= cfg.target_accuracy for r in results):
-                    break
-                if cfg.patience is not None and stale >= cfg.patience:
+                validate(step)
+                if not any(active):  # every restart reached the target or ran out of patience
                     break
             if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
                 validate(step)
@@ -571,7 +611,11 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                 res.correct = None
                 if judge_error is None:
                     judge_error = f"restart {res.index}: {type(e).__name__}: {e}"
-    hole_probs = {k: torch.softmax(v.detach(), -1).cpu() for k, v in holes.items()}
+    final = {k: v.detach().clone() for k, v in holes.items()}
+    for r, snap in frozen.items():
+        for k in final:
+            final[k][r] = snap["logits"][k]
+    hole_probs = {k: torch.softmax(v, -1).cpu() for k, v in final.items()}
     return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history,
                      stopped=stopped, stopped_step=stopped_step, judge_error=judge_error)
 
