@@ -123,7 +123,7 @@ def test_demo_result_serialises_and_summarises(demo):
     result, _ = demo
     data = json.loads(result.to_json())
     assert data["accuracy"][0][1] is None and data["forgetting"].keys() == {"add2x2_top"}
-    assert "digit(_cell(grid, 2, 2))" in data["programs"]["add2x2_left"]
+    assert "digit(grid[1, 0])" in data["programs"]["add2x2_left"]  # the bottom-left cell, by (row, col)
     text = result.summary()
     assert "forgetting" in text and "digit@2" in text and "parent digit@1" in text
 

@@ -20,4 +20,4 @@ def test_readme_example_runs():
     with contextlib.redirect_stdout(out):
         exec(compile(small, "README.md", "exec"), {})
     printed = out.getvalue()
-    assert printed.startswith("def two_cells(grid):") and "digit(_cell(grid, " in printed
+    assert printed.startswith("def two_cells(grid):") and "digit(grid[" in printed

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench.core import Domain, Seq, SketchError, TensorType
+from workbench.core import DataError, Domain, Seq, SketchError, TensorType
 from workbench.readout import Program
 
 D5 = Domain("Int5", 5)
@@ -58,8 +58,12 @@ def test_loops_unroll_over_the_tape_length_and_generalise():
     assert sk.hard({"step": 3}, short)["output"].probs.argmax(-1).flatten().tolist() == [(2 * 3) % 5] * 4
     assert sk.hard({"step": 3}, long)["output"].probs.argmax(-1).flatten().tolist() == [(7 * 3) % 5] * 4
     prog = Program(sk, {"step": 3}, lengths={"tape": 7})
-    assert prog.source == "def count(tape):\n    return 1\n"  # nothing depends on the tape: folded
+    # nothing depends on the tape's contents: folded; the source guards the length it was derived for
+    assert prog.source == "def count(tape):\n    _length(tape, 7)\n    return 1\n"
     assert prog(torch.zeros(7, 1)) == (7 * 3) % 5
+    assert prog(torch.zeros(4, 1)) == (4 * 3) % 5  # the Program re-derives itself at another length
+    with pytest.raises(DataError, match="length 7"):
+        Program(sk, {"step": 3}, lengths={"tape": 7}).namespace()["_length"](torch.zeros(4, 1), 7)
     with pytest.raises(SketchError):
         sk.source({"step": 3})  # a tape of any length needs a length for read-out
 

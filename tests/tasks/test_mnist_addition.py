@@ -95,7 +95,7 @@ def test_learned_carry_readout_prints_the_carry_logic_and_runs(lenet_digit):
 
 def test_fixed_readout(lenet_digit):
     src = ma.make_sketch(1, lenet_digit).source({})
-    assert src == ("def mnist_add1(x):\n    a0 = digit(_cell(x, 0, 2))\n    b0 = digit(_cell(x, 1, 2))\n"
+    assert src == ("def mnist_add1(x):\n    a0 = digit(x[0])\n    b0 = digit(x[1])\n"
                    "    t0 = full_add(a0, b0, 0)\n    s0 = mod10(t0)\n    carry1 = div10(t0)\n"
                    "    return {'s0': s0, 's1': carry1}\n")
 

@@ -72,7 +72,7 @@ def test_program_graph_from_the_read_out_source(add2x2, correct):
     dot = graph.to_dot(spec)
     for h, v in spec["holes"].items():
         assert f"{h} = {v['label']}" in dot
-    assert "grid[0,1]" in dot  # cells named by (row, col)
+    assert "grid[0, 1]" in dot  # cells named by (row, col)
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")

@@ -21,7 +21,9 @@ from .errors import (
 from .functions import FiniteFunction, add, function, mod_add, mod_sub, sub
 from .neural import NeuralFunction
 from .primitives import Halting, and_, branch, cast, choose, const, hole, is_, let, not_, or_, where
-from .sketch import Sketch, SketchInfo, sketch
+from .program import Graph, Loop, Node, Read
+from .runtime import KINDS, Handler
+from .sketch import Sketch, SketchInfo, run, sketch
 from .trace import SiteRecord, Trace
 from .values import Sym, Value
 
@@ -31,5 +33,6 @@ __all__ = [
     "SignatureError", "SketchError", "SoftControlFlowError", "TrainingError", "WorkbenchError",
     "FiniteFunction", "add", "function", "mod_add", "mod_sub", "sub", "NeuralFunction",
     "Halting", "and_", "branch", "cast", "choose", "const", "hole", "is_", "let", "not_", "or_", "where",
-    "Sketch", "SketchInfo", "sketch", "SiteRecord", "Trace", "Sym", "Value",
+    "Sketch", "SketchInfo", "run", "sketch", "SiteRecord", "Trace", "Sym", "Value",
+    "Graph", "Loop", "Node", "Read", "KINDS", "Handler",
 ]

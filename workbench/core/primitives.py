@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import Any
 
 from . import runtime
@@ -73,15 +72,14 @@ and_ = FiniteFunction("and_", lambda a, b: a & b, inputs=(Bool, Bool), output=Bo
 not_ = FiniteFunction("not_", lambda a: 1 - a, inputs=(Bool,), output=Bool)
 
 
-@cache
-def _is_fn(domain: Domain, c: int) -> FiniteFunction:
-    return FiniteFunction(f"is_{c}", lambda x: int(x == c), inputs=(domain,), output=Bool)
-
-
 def is_(value: Any, c: int, *, name: str | None = None) -> Any:
-    """Bool: ``value == c``."""
-    d = value.domain
-    return _is_fn(d, d.check(c))(value, name=name)
+    """Bool: ``value == c`` (``c`` a constant of the value's domain)."""
+    d = getattr(value, "domain", None)
+    if d is None:
+        raise DomainError(f"is_() needs a finite-domain value, got {type(value).__name__}",
+                          hint="compare a sketch value with a constant: wb.is_(value, 3)")
+    site = _site("is_", name)
+    return runtime.dispatch("is", site, value, d.check(c, site=site), Bool)
 
 
 class Halting:

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .errors import DuplicateSiteError, SketchError, WorkbenchError
 
 
+#: The closed set of primitive kinds: every interpreter has one method ``_<kind>`` per kind (a test checks).
+Kind = Literal["input", "hole", "const", "fn", "is", "neural", "choose", "let", "cast"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
 @dataclass
 class Message:
-    """One primitive call: ``kind`` in {hole, const, fn, neural, choose, let, cast, input}."""
+    """One primitive call of a :data:`Kind`."""
 
-    kind: str
+    kind: Kind
     name: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
@@ -85,6 +90,9 @@ def dispatch(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
             hint="call sketch primitives inside a function decorated with @sketch and run it via fit()/"
             "sketch.soft()/sketch.hard()",
         )
+    if kind not in KINDS:
+        raise SketchError(f"unknown primitive kind {kind!r} at site '{name}'", site=name,
+                          hint=f"kinds are {', '.join(KINDS)}")
     msg = Message(kind, name, args, kwargs)
     _CURRENT.append(name)
     try:

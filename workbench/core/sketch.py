@@ -13,6 +13,7 @@ def ident_or_not(x):
 from __future__ import annotations
 
 import inspect
+from contextlib import ExitStack
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from .neural import NeuralFunction
 from .soft import NetForward, SoftInterpreter, shared_forward
 from .symbolic import SymbolicInterpreter
 from .trace import Trace, TraceRecorder
+from .program import Graph, Read
 from .values import CellsRef, Sym, TensorRef, Value
 
 InputType = Domain | TensorType | Grid | Seq
@@ -110,7 +112,7 @@ class Sketch(Displayable):
             if isinstance(typ, Domain):
                 refs[k] = runtime.dispatch("input", runtime.site_name("input", k), typ, k if symbolic else t)
             elif isinstance(typ, TensorType):
-                refs[k] = TensorRef(typ, t, k)
+                refs[k] = TensorRef(typ, t, Read(k))
             elif isinstance(typ, Grid):
                 flat = None if t is None else t.reshape(t.shape[0], typ.cells, *typ.cell.shape)
                 refs[k] = CellsRef(typ, flat, k, typ.cells)
@@ -119,20 +121,29 @@ class Sketch(Displayable):
                 refs[k] = CellsRef(typ, t, k, n)
         return refs
 
-    def _execute(self, handler: runtime.Handler, inputs: Mapping[str, torch.Tensor] | None, *,
-                 symbolic: bool = False, extra: runtime.Handler | None = None) -> dict[str, Any]:
+    def run(self, inputs: Mapping[str, torch.Tensor] | None, interpreter: runtime.Handler,
+            *observers: runtime.Handler) -> dict[str, Any]:
+        """Run the sketch once under ``interpreter`` (soft, hard, symbolic or your own ``Handler``),
+        with ``observers`` (e.g. a :class:`~workbench.core.trace.TraceRecorder`) seeing every site.
+        ``inputs=None`` runs it symbolically (read-out). Returns the outputs by name."""
         if runtime.active():
             raise SketchError(f"sketch '{self.name}' was run inside another sketch execution",
                               hint="call sub-sketches as plain Python functions instead")
-        with handler:
-            if extra is not None:
-                extra.__enter__()
-            try:
-                refs = self._bind(inputs, symbolic)
-                out = runtime.call_user(self.fn, *refs.values(), where=f"sketch '{self.name}'")
-            finally:
-                if extra is not None:
-                    extra.__exit__(None, None, None)
+        if inputs is not None:
+            self.check_data(inputs)
+        return self._run(inputs, interpreter, *observers)
+
+    def _run(self, inputs: Mapping[str, torch.Tensor] | None, interpreter: runtime.Handler,
+             *observers: runtime.Handler) -> dict[str, Any]:
+        for h in (interpreter, *observers):
+            if not isinstance(h, runtime.Handler):
+                raise SketchError(f"run() needs Handler objects, got {type(h).__name__}",
+                                  hint="e.g. run(sketch, inputs, SoftInterpreter(logits), TraceRecorder())")
+        with ExitStack() as stack:
+            for h in (interpreter, *observers):
+                stack.enter_context(h)
+            refs = self._bind(inputs, inputs is None)
+            out = runtime.call_user(self.fn, *refs.values(), where=f"sketch '{self.name}'")
         return self._outputs(out)
 
     def _outputs(self, out: Any) -> dict[str, Any]:
@@ -154,27 +165,26 @@ class Sketch(Displayable):
              dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> dict[str, Value]:
         """Output marginals ``(R, B, K)`` given hole logits ``(R, K)``."""
         n = self.check_data(inputs)
-        return _full_batch(self._execute(SoftInterpreter(holes, net_forward=net_forward, temperature=temperature,
-                                                         dtype=dtype, device=device), inputs), n)
+        return _full_batch(self._run(inputs, SoftInterpreter(holes, net_forward=net_forward, temperature=temperature,
+                                                            dtype=dtype, device=device)), n)
 
     def hard(self, assignment: Mapping[str, int | torch.Tensor], inputs: Mapping[str, torch.Tensor], *,
              net_forward: NetForward = shared_forward, dtype: torch.dtype = torch.float32,
              device: str | torch.device = "cpu") -> dict[str, Value]:
         """One-hot outputs of the discrete program(s); ``assignment`` values may be ``(R,)`` tensors."""
         n = self.check_data(inputs)
-        return _full_batch(self._execute(HardInterpreter(assignment, net_forward=net_forward, dtype=dtype,
-                                                         device=device), inputs), n)
+        return _full_batch(self._run(inputs, HardInterpreter(assignment, net_forward=net_forward, dtype=dtype,
+                                                            device=device)), n)
 
     def trace(self, holes: Mapping[str, torch.Tensor] | None, inputs: Mapping[str, torch.Tensor], *,
               assignment: Mapping[str, int | torch.Tensor] | None = None, net_forward: NetForward = shared_forward,
               temperature: float = 1.0, device: str | torch.device = "cpu") -> Trace:
         """A soft run (or a hard one, given ``assignment``) recording every site by name."""
-        self.check_data(inputs)
         interp = (HardInterpreter(assignment, net_forward=net_forward, device=device) if assignment is not None
                   else SoftInterpreter(holes or {}, net_forward=net_forward, temperature=temperature, device=device))
         rec = TraceRecorder()
         with torch.no_grad():
-            outs = self._execute(interp, inputs, extra=rec)
+            outs = self._run(inputs, interp, rec)
         return Trace(rec.records, outs, dict(inputs))
 
     def discover(self, inputs: Mapping[str, torch.Tensor]) -> SketchInfo:
@@ -183,31 +193,32 @@ class Sketch(Displayable):
         one = {k: v[:1] for k, v in inputs.items()}
         interp = SoftInterpreter({}, strict=False)
         with torch.no_grad():
-            self._execute(interp, one)
+            self._run(one, interp)
         if not interp.holes_seen and not interp.neural_used:
             raise SketchError(f"sketch '{self.name}' has no holes and no neural functions: there is nothing to learn")
         return SketchInfo(dict(interp.holes_seen), dict(interp.neural_used))
 
     def source(self, assignment: Mapping[str, int], *, lengths: Mapping[str, int] | None = None) -> str:
         """Runnable Python source of the discrete program (holes fixed). ``lengths`` sizes variable tapes."""
-        return self.symbolic(assignment, lengths=lengths)[0]
+        return self.graph(assignment, lengths=lengths).python()
 
-    def symbolic(self, assignment: Mapping[str, int], *,
-                 lengths: Mapping[str, int] | None = None) -> tuple[str, SymbolicInterpreter]:
-        """The read-out source and the interpreter that produced it (functions and nets it calls)."""
+    def graph(self, assignment: Mapping[str, int], *, lengths: Mapping[str, int] | None = None) -> Graph:
+        """The discrete program (holes fixed) as IR: :class:`~workbench.core.program.Graph`."""
         interp = SymbolicInterpreter(assignment)
-        saved = {}
+        saved, used = {}, {}
         for k, typ in self.inputs.items():
             if isinstance(typ, Seq) and typ.length is None:
-                if not lengths or k not in lengths:
-                    raise SketchError(f"input '{k}' is a tape of any length: give lengths={{'{k}': n}}")
-                saved[k] = typ
-                self.inputs[k] = Seq(typ.cell, lengths[k])
+                n = (lengths or {}).get(k)
+                if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                    raise SketchError(f"input '{k}' is a tape of any length: give lengths={{'{k}': n}} with n >= 1",
+                                      site=k, hint="the read-out program is derived for one tape length")
+                saved[k], used[k] = typ, n
+                self.inputs[k] = Seq(typ.cell, n)
         try:
-            outs = self._execute(interp, None, symbolic=True)
+            outs = self._run(None, interp)
         finally:
             self.inputs.update(saved)
-        return interp.render(self.name, list(self.inputs), outs, self.single), interp
+        return interp.graph(self.name, list(self.inputs), outs, self.single, used)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the body directly (inside another sketch's execution)."""
@@ -222,6 +233,14 @@ class Sketch(Displayable):
 def _full_batch(outs: dict[str, Value], n: int) -> dict[str, Value]:
     """Outputs that do not depend on the inputs broadcast over the batch: give them its size."""
     return {k: Value(v.probs.expand(v.probs.shape[0], n, v.probs.shape[-1]), v.domain, v.name) for k, v in outs.items()}
+
+
+def run(sketch: Sketch, inputs: Mapping[str, torch.Tensor] | None, interpreter: runtime.Handler,
+        *observers: runtime.Handler) -> dict[str, Any]:
+    """Run ``sketch`` once under ``interpreter`` with ``observers``: see :meth:`Sketch.run`."""
+    if not isinstance(sketch, Sketch):
+        raise SketchError(f"run() needs a Sketch (a function decorated with @wb.sketch), got {type(sketch).__name__}")
+    return sketch.run(inputs, interpreter, *observers)
 
 
 def sketch(*, inputs: Mapping[str, InputType], output: Domain | Mapping[str, Domain], name: str | None = None):

@@ -48,6 +48,7 @@ class SoftInterpreter(Handler):
         self._net_cache: dict[tuple[int, int], torch.Tensor] = {}
         self.neural_used: dict[str, NeuralFunction] = {}
         self.holes_seen: dict[str, Domain] = {}
+        self._neural_sites: dict[str, str] = {}
 
     # -- primitives ---------------------------------------------------------------------------
     def process(self, msg: Message) -> None:
@@ -93,6 +94,12 @@ class SoftInterpreter(Handler):
         else:
             msg.value = Value(f.soft(*(a.probs for a in args)), f.output, msg.name)
 
+    def _is(self, msg: Message) -> None:
+        v, c, domain = msg.args
+        p = v.probs
+        hit = p[..., c]
+        msg.value = Value(torch.stack([(p.sum(-1) - hit).clamp_min(0), hit], -1), domain, msg.name)
+
     def _cast(self, msg: Message) -> None:
         v, domain = msg.args
         k, n = v.domain.size, domain.size
@@ -117,7 +124,14 @@ class SoftInterpreter(Handler):
 
     def _neural(self, msg: Message) -> None:
         nf, x = msg.args
+        seen = self.neural_used.get(nf.name)
+        if seen is not None and seen is not nf:
+            raise SketchError(
+                f"two different neural functions are named '{nf.name}' (sites '{self._neural_sites[nf.name]}' "
+                f"and '{msg.name}'): training, read-out and the library key nets by name",
+                site=msg.name, hint="give each NeuralFunction its own name, or call the same object at both sites")
         self.neural_used[nf.name] = nf
+        self._neural_sites.setdefault(nf.name, msg.name)
         if isinstance(x, TensorRef):
             probs = self.net_probs(nf, x.tensor, site=msg.name)
         else:

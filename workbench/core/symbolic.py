@@ -1,53 +1,42 @@
 """The read-out interpretation: partial evaluation with every hole known and the inputs unknown.
 
-Holes become constants, constant sub-expressions are folded, a ``choose`` with a known selector
-keeps only the chosen alternative, repeated expressions are shared and unused lines dropped. What
-remains is the discrete program, emitted as plain Python source over ints and tensors.
+Holes become literals, constant sub-expressions fold, a ``choose`` with a known selector keeps only
+the chosen alternative and one whose alternatives are all the same value folds to it, repeated
+operations are shared. What remains is the discrete program as IR nodes (:mod:`.program`), which
+:func:`~.program.roll` turns into a :class:`~.program.Graph` with its loops rolled.
 """
 
 from __future__ import annotations
 
-import keyword
-import re
 from collections.abc import Mapping
+from typing import Any
 
 from .errors import SketchError
+from .program import Graph, Node, Term, roll
 from .runtime import Handler, Message
 from .values import IndexedRef, Sym, TensorRef
-
-_MARK = re.compile(r"\x01(\d+)\x02")
-
-
-def _ref(i: int) -> str:
-    return f"\x01{i}\x02"
 
 
 class SymbolicInterpreter(Handler):
     def __init__(self, assignment: Mapping[str, int]):
         self.assignment = assignment
-        self.lines: list[tuple[str, str, set[int]]] = []  # (site name, expr, deps)
-        self.names: dict[int, str] = {}  # line -> let-name
-        self._cse: dict[str, int] = {}
-        self.functions: dict[str, object] = {}
-        self.neural: dict[str, object] = {}
+        self.nodes: list[Node] = []
+        self._cse: dict[tuple, Node] = {}
+        self._neural_sites: dict[str, tuple[Any, str]] = {}
 
-    # -- emission ----------------------------------------------------------------------------------
-    def _emit(self, site: str, expr: str, domain, deps: set[int]) -> Sym:
-        if expr in self._cse:
-            i = self._cse[expr]
-        else:
-            i = len(self.lines)
-            self.lines.append((site, expr, deps))
-            self._cse[expr] = i
-        return Sym(domain, site, expr=_ref(i))
+    def _node(self, name: str, op: str, domain, *, target: Any = None, args: tuple = (), read=None) -> Node:
+        key = (op, name if op == "input" else id(target), domain, read, tuple(("n", id(a)) if isinstance(a, Node) else ("v", a) for a in args))
+        node = self._cse.get(key)
+        if node is None:
+            node = Node(name, op, domain, target, tuple(args), read)
+            self.nodes.append(node)
+            self._cse[key] = node
+        return node
 
-    @staticmethod
-    def _deps(*syms: Sym) -> set[int]:
-        out: set[int] = set()
-        for s in syms:
-            if s.const is None:
-                out |= {int(m) for m in _MARK.findall(s.expr)}
-        return out
+    def graph(self, name: str, params: list[str], outputs: Mapping[str, Sym], single: bool,
+              lengths: Mapping[str, int]) -> Graph:
+        return roll(name, params, self.nodes, {k: v.term for k, v in outputs.items()}, single=single,
+                    lengths=lengths)
 
     # -- primitives --------------------------------------------------------------------------------
     def process(self, msg: Message) -> None:
@@ -56,109 +45,86 @@ class SymbolicInterpreter(Handler):
     def _hole(self, msg: Message) -> None:
         (domain,) = msg.args
         if msg.name not in self.assignment:
-            raise SketchError(f"hole '{msg.name}' has no value in the read-out assignment", site=msg.name)
-        msg.value = Sym(domain, msg.name, const=domain.check(int(self.assignment[msg.name]), site=msg.name))
+            raise SketchError(f"hole '{msg.name}' has no value in the read-out assignment", site=msg.name,
+                              hint=f"give every hole a value; this one ranges over {domain!r}")
+        msg.value = Sym(domain, msg.name, domain.check(int(self.assignment[msg.name]), site=msg.name))
 
     def _const(self, msg: Message) -> None:
         domain, value = msg.args
-        msg.value = Sym(domain, msg.name, const=value)
+        msg.value = Sym(domain, msg.name, value)
 
     def _input(self, msg: Message) -> None:
-        domain, expr = msg.args
-        msg.value = Sym(domain, msg.name, expr=expr)
+        domain, param = msg.args
+        msg.value = Sym(domain, msg.name, self._node(param, "input", domain))
 
     def _fn(self, msg: Message) -> None:
         f, *args = msg.args
-        self.functions[f.name] = f
-        if all(a.const is not None for a in args):
-            out = f.apply_int(*(a.const for a in args))
-            if out is not None:
-                msg.value = Sym(f.output, msg.name, const=out)
-                return
-        text = f"{f.name}({', '.join(a.text for a in args)})"
-        msg.value = self._emit(msg.name, text, f.output, self._deps(*args))
+        terms = [a.term for a in args]
+        if any(t is None for t in terms):
+            msg.value = Sym(f.output, msg.name, None)  # no value in, no value out (as hard execution drops it)
+        elif all(a.known for a in args):
+            msg.value = Sym(f.output, msg.name, f.apply_int(*terms))
+        else:
+            msg.value = Sym(f.output, msg.name, self._node(msg.name, "fn", f.output, target=f, args=tuple(terms)))
+
+    def _is(self, msg: Message) -> None:
+        v, c, domain = msg.args
+        if v.known:
+            msg.value = Sym(domain, msg.name, None if v.term is None else int(v.term == c))
+        else:
+            msg.value = Sym(domain, msg.name, self._node(msg.name, "is", domain, args=(v.term, c)))
 
     def _cast(self, msg: Message) -> None:
         v, domain = msg.args
-        if v.const is not None:
-            msg.value = Sym(domain, msg.name, const=v.const if v.const < domain.size else None)
-            if msg.value.const is None:
-                msg.value = Sym(domain, msg.name, expr="None")
-            return
-        if domain.size >= v.domain.size:
-            msg.value = Sym(domain, msg.name, expr=v.expr)
+        if v.known:
+            t = v.term
+            msg.value = Sym(domain, msg.name, t if t is None or t < domain.size else None)
+        elif domain.size >= v.domain.size:
+            msg.value = Sym(domain, msg.name, v.term)  # a widening cast changes no value
         else:
-            msg.value = self._emit(msg.name, f"_cast({v.text}, {domain.size})", domain, self._deps(v))
+            msg.value = Sym(domain, msg.name, self._node(msg.name, "cast", domain, args=(v.term,)))
 
     def _choose(self, msg: Message) -> None:
         sel, alts = msg.args
-        if sel.const is not None:
-            if not 0 <= sel.const < len(alts):
-                raise SketchError(f"selector value {sel.const} has no alternative", site=msg.name)
-            a = alts[sel.const]
+        if sel.known:
+            if sel.term is None:
+                raise SketchError(f"selector of '{msg.name}' has no value", site=msg.name)
+            if not 0 <= sel.term < len(alts):
+                raise SketchError(f"selector value {sel.term} has no alternative", site=msg.name)
+            a = alts[sel.term]
             v = a() if callable(a) else a
-            msg.value = Sym(v.domain, msg.name, const=v.const, expr=v.expr)
+            msg.value = Sym(v.domain, msg.name, v.term)
             return
         vals = [a() if callable(a) else a for a in alts]
-        if len(vals) == 2 and sel.domain.size == 2:
-            text = f"({vals[1].text} if {sel.text} else {vals[0].text})"
-        else:
-            text = f"_pick({sel.text}, ({', '.join(v.text for v in vals)},))"
-        msg.value = self._emit(msg.name, text, vals[0].domain, self._deps(sel, *vals))
+        terms: list[Term] = [v.term for v in vals]
+        first = terms[0]
+        if all(t is first or (not isinstance(t, Node) and t == first and not isinstance(first, Node)) for t in terms):
+            msg.value = Sym(vals[0].domain, msg.name, first)  # every alternative is the same value
+            return
+        msg.value = Sym(vals[0].domain, msg.name,
+                        self._node(msg.name, "choose", vals[0].domain, args=(sel.term, *terms)))
 
     def _let(self, msg: Message) -> None:
         (v,) = msg.args
-        if v.const is None:
-            m = _MARK.fullmatch(v.expr)
-            if m is not None and int(m.group(1)) not in self.names:
-                self.names[int(m.group(1))] = msg.name
-            elif m is None:
-                msg.value = self._emit(msg.name, v.expr, v.domain, self._deps(v))
-                self.names[int(_MARK.fullmatch(msg.value.expr).group(1))] = msg.name
-                return
-        msg.value = Sym(v.domain, msg.name, const=v.const, expr=v.expr)
+        if isinstance(v.term, Node) and v.term.label is None and v.term.op != "input":
+            v.term.label = msg.name
+        msg.value = Sym(v.domain, msg.name, v.term)
 
     def _neural(self, msg: Message) -> None:
         nf, x = msg.args
-        self.neural[nf.name] = nf
+        seen = self._neural_sites.setdefault(nf.name, (nf, msg.name))
+        if seen[0] is not nf:
+            raise SketchError(f"two different neural functions are named '{nf.name}' (sites '{seen[1]}' and "
+                              f"'{msg.name}')", site=msg.name,
+                              hint="give each NeuralFunction its own name, or call the same object at both sites")
         if isinstance(x, TensorRef):
-            text, deps = f"{nf.name}({x.expr})", set()
+            read, args = x.read, (() if x.read.kind == "tensor" else (x.read.cell,))
+            read = type(read)(read.input, read.kind, read.cols) if read.kind != "tensor" else read
         else:
             assert isinstance(x, IndexedRef)
-            rank = len(x.type.shape)
-            text, deps = f"{nf.name}(_cell({x.cells.expr}, {x.pos.text}, {rank}))", self._deps(x.pos)
-        msg.value = self._emit(msg.name, text, nf.output, deps)
-
-    # -- rendering ---------------------------------------------------------------------------------
-    def render(self, fn_name: str, params: list[str], outputs: Mapping[str, Sym], single: bool) -> str:
-        live: set[int] = set()
-        todo = [i for s in outputs.values() for i in self._deps(s)]
-        while todo:
-            i = todo.pop()
-            if i not in live:
-                live.add(i)
-                todo.extend(self.lines[i][2])
-        taken = set(params) | set(self.functions) | set(self.neural) | {"_cell", "_pick", "_cast", fn_name}
-        var: dict[int, str] = {}
-        for i in sorted(live):
-            base = re.sub(r"\W", "_", self.names.get(i, self.lines[i][0])).strip("_") or "v"
-            if base[0].isdigit() or keyword.iskeyword(base):
-                base = "v_" + base
-            name, k = base, 1
-            while name in taken:
-                k += 1
-                name = f"{base}_{k}"
-            taken.add(name)
-            var[i] = name
-
-        def sub(text: str) -> str:
-            return _MARK.sub(lambda m: var[int(m.group(1))], text)
-
-        body = [f"    {var[i]} = {sub(self.lines[i][1])}" for i in sorted(live)]
-        if single:
-            (out,) = outputs.values()
-            body.append(f"    return {sub(out.text)}")
-        else:
-            items = ", ".join(f"{k!r}: {sub(v.text)}" for k, v in outputs.items())
-            body.append(f"    return {{{items}}}")
-        return f"def {fn_name}({', '.join(params)}):\n" + "\n".join(body) + "\n"
+            read, args = x.cells.read(), (x.pos.term,)
+            if x.pos.term is None:
+                msg.value = Sym(nf.output, msg.name, None)
+                return
+        msg.value = Sym(nf.output, msg.name, self._node(msg.name, "neural", nf.output, target=nf, args=args,
+                                                        read=read))

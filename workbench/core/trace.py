@@ -9,7 +9,8 @@ import torch
 
 from .display import Displayable
 from .domains import Domain
-from .runtime import Handler, Message
+from .program import Read
+from .runtime import KINDS, Handler, Message
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class SiteRecord:
     kind: str
     domain: Domain
     probs: torch.Tensor
-    reads: str | None = None  # for neural sites: the input expression (e.g. "grid[pos]")
+    reads: Read | None = None  # for neural sites: what the net reads (input, fixed cell or soft position site)
     args: tuple[str, ...] = ()  # names of the sites this one reads (data flow), selector first for choose
     callee: str | None = None  # for fn / neural sites: the function's name (e.g. "add", "digit")
 
@@ -65,7 +66,8 @@ class Trace(Displayable):
             "sites": [
                 {"name": r.name, "kind": r.kind, "domain": r.domain.name, "size": r.domain.size,
                  "labels": list(r.domain.labels) if r.domain.labels else None,
-                 "probs": [float(x) for x in r.marginal(restart, example)], "reads": r.reads, "args": list(r.args),
+                 "probs": [float(x) for x in r.marginal(restart, example)],
+                 "reads": None if r.reads is None else str(r.reads), "args": list(r.args),
                  "callee": r.callee}
                 for r in self.records
             ]
@@ -78,7 +80,7 @@ class Trace(Displayable):
 class TraceRecorder(Handler):
     """Wraps an interpreter and records the value of every site it evaluates."""
 
-    def __init__(self, kinds: tuple[str, ...] = ("hole", "fn", "neural", "choose", "let", "cast", "input", "const")):
+    def __init__(self, kinds: tuple[str, ...] = KINDS):
         self.kinds = kinds
         self.records: list[SiteRecord] = []
 
@@ -86,11 +88,9 @@ class TraceRecorder(Handler):
         v = msg.value
         if msg.kind not in self.kinds or not hasattr(v, "probs"):
             return
-        reads = None
-        if msg.kind == "neural":
-            x = msg.args[1]
-            reads = f"{x.cells.expr}[{x.pos.name}]" if hasattr(x, "pos") else x.expr
-        callee = getattr(msg.args[0], "name", None) if msg.kind in ("fn", "neural") else None
+        reads = msg.args[1].read if msg.kind == "neural" else None
+        callee = getattr(msg.args[0], "name", None) if msg.kind in ("fn", "neural") else (
+            f"is_{msg.args[1]}" if msg.kind == "is" else None)
         self.records.append(SiteRecord(len(self.records), msg.name, msg.kind, v.domain, v.probs.detach(), reads,
                                        _arg_names(msg), callee))
 

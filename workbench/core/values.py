@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from .domains import Domain, Grid, Seq, TensorType
-from .errors import SoftControlFlowError
+from .errors import DomainError, SoftControlFlowError
+from .program import Read
 
 
 class _NoControlFlow:
@@ -53,6 +54,25 @@ class _NoControlFlow:
         return 0
 
 
+    def _compare(self, other: Any) -> bool:
+        self._refuse("a Python comparison (==, !=, <, <=, >, >=), which would compare objects, not values",
+                     "compare inside the sketch with wb.is_(value, c) (a Bool value) and branch with wb.where(...); "
+                     "for a value against another value, declare a FiniteFunction, e.g. "
+                     "wb.function(inputs=(D, D), output=wb.Bool)(lambda a, b: int(a == b))")
+        return False
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compare
+    __hash__ = object.__hash__
+
+    def _arith(self, other: Any) -> Any:
+        self._refuse("Python arithmetic (+, -, *, ...)",
+                     "declare the operation once, e.g. wb.add(D, D, Out) or wb.sub(...), or "
+                     "wb.function(inputs=..., output=...) for any function on ints, and call it on the values")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __floordiv__ = __mod__ = _arith
+    __neg__ = __pos__ = __abs__ = _arith
+
+
 class Value(_NoControlFlow):
     """A distribution (or a one-hot vector in hard mode) over ``domain``; ``probs`` is ``(R, B, K)``."""
 
@@ -71,44 +91,52 @@ class Value(_NoControlFlow):
 
 
 class Sym(_NoControlFlow):
-    """A symbolic value of the read-out interpreter: a known constant or a Python expression."""
+    """A value of the read-out interpreter: ``term`` is a literal int, ``None`` (no value) or an IR node."""
 
-    __slots__ = ("domain", "name", "const", "expr")
+    __slots__ = ("domain", "name", "term")
 
-    def __init__(self, domain: Domain, name: str, *, const: int | None = None, expr: str | None = None):
+    def __init__(self, domain: Domain, name: str, term: Any):
         self.domain = domain
         self.name = name
-        self.const = const
-        self.expr = expr
+        self.term = term
 
     @property
-    def text(self) -> str:
-        return repr(self.const) if self.const is not None else str(self.expr)
+    def const(self) -> int | None:
+        return self.term if isinstance(self.term, int) else None
+
+    @property
+    def known(self) -> bool:
+        """A literal or no value: nothing left to compute."""
+        return self.term is None or isinstance(self.term, int)
 
     def __repr__(self) -> str:
-        return f"<Sym {self.name}: {self.text}>"
+        return f"<Sym {self.name}: {self.term!r}>"
 
 
 class TensorRef:
-    """One tensor input (a batch ``(B, *shape)``), or in read-out a Python expression for it."""
+    """One tensor input (a batch ``(B, *shape)``): a whole input, or one fixed cell of a grid or tape."""
 
-    def __init__(self, type_: TensorType, tensor: torch.Tensor | None, expr: str):
+    def __init__(self, type_: TensorType, tensor: torch.Tensor | None, read: Read):
         self.type = type_
         self.tensor = tensor
-        self.expr = expr
+        self.read = read
 
     def __repr__(self) -> str:
-        return f"<{self.type!r} {self.expr}>"
+        return f"<{self.type!r} {self.read}>"
 
 
 class CellsRef:
     """A grid or tape of tensors ``(B, N, *cell)``: index with ints, ``(row, col)`` or a soft position."""
 
-    def __init__(self, type_: Grid | Seq, tensor: torch.Tensor | None, expr: str, cells: int):
+    def __init__(self, type_: Grid | Seq, tensor: torch.Tensor | None, input: str, cells: int):
         self.type = type_
         self.tensor = tensor
-        self.expr = expr
+        self.input = input
         self.cells = cells
+
+    def read(self, *, cell: int | None = None, position: str | None = None) -> Read:
+        grid = isinstance(self.type, Grid)
+        return Read(self.input, "grid" if grid else "tape", self.type.cols if grid else None, cell, position)
 
     def __len__(self) -> int:
         return self.cells
@@ -116,33 +144,41 @@ class CellsRef:
     def _flat(self, key: Any) -> int:
         if isinstance(key, tuple):
             if not isinstance(self.type, Grid) or len(key) != 2:
-                raise SoftControlFlowError(f"{self.expr} takes a flat index or, for a grid, (row, col)")
-            r, c = (int(k) for k in key)
+                raise SoftControlFlowError(f"{self.input} takes a flat index or, for a grid, (row, col)",
+                                           site=self.input, hint="e.g. grid[0, 1] or grid[pos] with a value pos")
+            r, c = (_int_index(k, self.input) for k in key)
             if not (0 <= r < self.type.rows and 0 <= c < self.type.cols):
-                raise IndexError(f"cell ({r}, {c}) is outside {self.type!r}")
+                raise DomainError(f"cell ({r}, {c}) is outside {self.input}: {self.type!r}", site=self.input,
+                                  hint=f"rows 0..{self.type.rows - 1}, columns 0..{self.type.cols - 1}")
             return r * self.type.cols + c
-        k = int(key)
+        k = _int_index(key, self.input)
         if not 0 <= k < self.cells:
-            raise IndexError(f"cell {k} is outside {self.expr} with {self.cells} cells")
+            raise DomainError(f"cell {k} is outside {self.input} with {self.cells} cells", site=self.input,
+                              hint=f"indices 0..{self.cells - 1}")
         return k
 
     def __getitem__(self, key: Any) -> TensorRef | IndexedRef:
         if isinstance(key, (Value, Sym)):
             if key.domain.size != self.cells:
-                from .errors import DomainError
-
                 raise DomainError(
-                    f"position '{key.name}' has domain {key.domain!r} but {self.expr} has {self.cells} cells",
+                    f"position '{key.name}' has domain {key.domain!r} but {self.input} has {self.cells} cells",
                     site=key.name,
                     hint=f"declare the position over a domain of size {self.cells}",
                 )
             return IndexedRef(self, key)
         k = self._flat(key)
         t = None if self.tensor is None else self.tensor[:, k]
-        return TensorRef(self.type.cell, t, f"_cell({self.expr}, {k}, {len(self.type.cell.shape)})")
+        return TensorRef(self.type.cell, t, self.read(cell=k))
 
     def __repr__(self) -> str:
-        return f"<{self.type!r} {self.expr}>"
+        return f"<{self.type!r} {self.input}>"
+
+
+def _int_index(key: Any, where: str) -> int:
+    if isinstance(key, bool) or not isinstance(key, int):
+        raise SoftControlFlowError(f"{where} is indexed with {type(key).__name__} {key!r}", site=where,
+                                   hint="index with an int, (row, col) ints, or a finite-domain value")
+    return key
 
 
 class IndexedRef:
@@ -153,5 +189,9 @@ class IndexedRef:
         self.pos = pos
         self.type = cells.type.cell
 
+    @property
+    def read(self) -> Read:
+        return self.cells.read(position=self.pos.name)
+
     def __repr__(self) -> str:
-        return f"<{self.cells.expr}[{self.pos.name}]>"
+        return f"<{self.cells.input}[{self.pos.name}]>"

@@ -11,6 +11,7 @@ wire these together. matplotlib is imported when a figure is drawn, not on impor
 - :mod:`~workbench.viz.naming`: how steps are read from site names
 """
 
+from ..core import display as _display
 from .graph import (
     GraphImage,
     graph_spec,
@@ -31,6 +32,9 @@ from .training import (
     training_figure,
     training_spec,
 )
+from .reprs import bundle as _bundle
+
+_display.register(_bundle)  # core objects (and Program, FitResult) now show as pictures
 
 __all__ = [
     "GraphImage", "graph_spec", "program_graph_spec", "soft_graph_spec", "structure_graph_spec", "to_dot", "to_svg", "split_name",

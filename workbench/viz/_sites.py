@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from typing import Any
 
-_INDEXED = re.compile(r"^(?P<input>\w+)\[(?P<pos>.+)\]$")
-_FIXED = re.compile(r"^_cell\((?P<input>\w+), (?P<cell>\d+), \d+\)$")
 
+def read_parts(reads: Any) -> tuple[str | None, str | None, int | None]:
+    """``(input name, position site, fixed flat cell)`` of a neural site's structured
+    :class:`~workbench.core.program.Read` (``None``: not a neural site). Nothing is parsed from text.
 
-def parse_reads(reads: str | None) -> tuple[str | None, str | None, int | None]:
-    """``(input name, position site, fixed cell)`` of a neural site's ``reads`` expression.
-
-    >>> parse_reads("grid[line0.move_east]"), parse_reads("_cell(grid, 3, 2)"), parse_reads("x")
-    (('grid', 'line0.move_east', None), ('grid', None, 3), ('x', None, 0))
+    >>> from workbench.core import Read
+    >>> read_parts(Read("grid", "grid", 2, position="line0.move_east")), read_parts(Read("grid", "grid", 2, 3))
+    (('grid', 'line0.move_east', None), ('grid', None, 3))
+    >>> read_parts(Read("x"))
+    ('x', None, 0)
     """
-    if not reads:
+    if reads is None:
         return None, None, None
-    m = _INDEXED.match(reads)
-    if m:
-        return m["input"], m["pos"], None
-    m = _FIXED.match(reads)
-    if m:
-        return m["input"], None, int(m["cell"])
-    if reads.isidentifier():
-        return reads, None, 0
-    return None, None, None
+    if reads.kind == "tensor":
+        return reads.input, None, 0
+    return reads.input, reads.position, reads.cell
 
 
 class Sites:
@@ -51,7 +45,7 @@ class Sites:
         out = {}
         for r in self.trace.records:
             if r.kind == "neural":
-                inp, pos, _ = parse_reads(r.reads)
+                inp, pos, _ = read_parts(r.reads)
                 if pos is not None:
                     out[pos] = inp
         return out

@@ -9,7 +9,7 @@
   Sites are grouped into one box per step of their name (``line0``, ``line1``, ... see
   :mod:`workbench.viz.naming`); a loop-carried variable (``pos@{t}``) links consecutive boxes.
 * :func:`program_graph_spec` (from a :class:`~workbench.readout.Program`): the discrete program's
-  lines (parsed from its Python source), the inputs they read and the hole values that made it.
+  lines (from its IR: one node per line of its source), the inputs they read and the hole values.
 
 :func:`to_dot` writes either spec as DOT text; :func:`to_svg` runs graphviz's ``dot`` when it is
 installed and otherwise returns the DOT source with an install hint (nothing else needs ``dot``).
@@ -17,8 +17,6 @@ installed and otherwise returns the DOT source with an install hint (nothing els
 
 from __future__ import annotations
 
-import ast
-import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -27,7 +25,7 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ._common import data_uri, entropy_bits, jsonable
-from ._sites import Sites, parse_reads
+from ._sites import Sites, read_parts
 from .naming import ONCE, split_name
 
 INSTALL_HINT = ("program graphs need graphviz's 'dot' program: install it with `apt-get install graphviz`, "
@@ -93,7 +91,7 @@ def soft_graph_spec(trace: Any, *, restart: int = 0, example: int = 0, min_prob:
         elif values:
             node["top"] = _top(labels, probs, 1)[0]
         if r.kind == "neural":
-            node["reads"] = r.reads
+            node["reads"] = None if r.reads is None else str(r.reads)
         nodes[r.name] = node
         if r.kind == "choose" and r.args:
             sel = r.args[0]
@@ -107,7 +105,7 @@ def soft_graph_spec(trace: Any, *, restart: int = 0, example: int = 0, min_prob:
                 tag = trace[sel].domain.label(j) if named else f"{short}={display.get(rt(alt), alt)}"
                 add_edge(rt(alt), r.name, "alt", p, tag)
         elif r.kind == "neural":
-            inp = parse_reads(r.reads)[0] or ""
+            inp = read_parts(r.reads)[0] or ""
             if inp.isidentifier():
                 if inp not in nodes:
                     nodes[inp] = {"id": inp, "name": inp, "site": inp, "kind": "tensor", "domain": "",
@@ -185,7 +183,7 @@ def structure_graph_spec(trace: Any, *, name: str = "sketch") -> dict[str, Any]:
     def sources(r: Any) -> list[str]:
         out = list(r.args)
         if r.kind == "neural":
-            inp = parse_reads(r.reads)[0]
+            inp = read_parts(r.reads)[0]
             if inp:
                 tensors.add(inp)
                 out.append(f"input:{inp}")
@@ -228,42 +226,32 @@ def structure_graph_spec(trace: Any, *, name: str = "sketch") -> dict[str, Any]:
 
 
 # -- read-out program ------------------------------------------------------------------------------------
-_CELL = re.compile(r"_cell\((\w+), (\d+), \d+\)")
-
-
 def program_graph_spec(program: Any, *, hole_labels: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
-    """The discrete program's data flow, parsed from ``program.source``: one node per line, plus
-    the hole values (named by ``hole_labels``, by default read off the sketch's structure)."""
-    tree = ast.parse(program.source)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
-    params = [a.arg for a in fn.args.args]
-    grids = {k: t for k, t in getattr(program.sketch, "inputs", {}).items() if hasattr(t, "cols")}
-
-    def pretty(expr: str) -> str:
-        def cell(m: re.Match) -> str:
-            name, k = m.group(1), int(m.group(2))
-            if name in grids:
-                r, c = divmod(k, grids[name].cols)
-                return f"{name}[{r},{c}]"
-            return f"{name}[{k}]"
-
-        return _CELL.sub(cell, expr)
-
-    nodes = [{"id": p, "name": p, "kind": "input", "expr": ""} for p in params]
+    """The discrete program's data flow, from its IR (:meth:`~workbench.core.program.Graph.statements`):
+    one node per line of its source, an edge per variable a line reads, loop lines marked with their step
+    count; plus the hole values (named by ``hole_labels``, by default read off the sketch's structure)."""
+    ir = program.ir
+    nodes = [{"id": p, "name": p, "kind": "input", "expr": ""} for p in ir.params]
     edges = []
-    defined = set(params)
-    for stmt in fn.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            var, value = stmt.targets[0].id, stmt.value
-        elif isinstance(stmt, ast.Return) and stmt.value is not None:
-            var, value = "return", stmt.value
-        else:
+    defined = set(ir.params)
+    for st in ir.statements():
+        if st.header or st.var.startswith("_length("):
             continue
-        used = list(dict.fromkeys(n.id for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in defined))
-        calls = [n.func.id for n in ast.walk(value) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-        kind = "output" if var == "return" else ("neural" if any(c in program.neural for c in calls) else "fn")
-        nodes.append({"id": var, "name": var, "kind": kind, "expr": pretty(ast.unparse(value))})
-        edges.extend({"src": u, "dst": var, "role": "data", "label": ""} for u in used)
+        var = st.var
+        kind = "output" if var == "return" else (st.node.op if st.node is not None else "let")
+        if kind == "is":
+            kind = "fn"
+        node = {"id": var, "name": var, "kind": kind, "expr": st.expr}
+        if st.loop is not None:
+            node["loop"] = st.loop
+        if any(n["id"] == var for n in nodes):  # a loop variable assigned before the loop and in it
+            continue
+        nodes.append(node)
+        reads = [d for d in st.deps if d in defined or d == var]
+        if st.node is not None and st.node.read is not None and st.node.read.input not in reads:
+            reads.insert(0, st.node.read.input)
+        edges.extend({"src": u, "dst": var, "role": "loop" if u == var else "data", "label": ""}
+                     for u in dict.fromkeys(reads))
         defined.add(var)
     labels = dict(hole_labels or {}) or _hole_labels(program.sketch)
     holes = {}
@@ -271,7 +259,8 @@ def program_graph_spec(program: Any, *, hole_labels: Mapping[str, list[str]] | N
         names = labels.get(h)
         holes[h] = {"value": int(v), "label": names[int(v)] if names and int(v) < len(names) else str(v)}
     return jsonable({"kind": "program", "name": program.sketch.name, "nodes": nodes, "edges": edges,
-                     "holes": holes, "source": program.source})
+                     "holes": holes, "source": program.source,
+                     "loops": [{"steps": lp.count, "lines": len(lp.body)} for lp in ir.loops]})
 
 
 def example_inputs(sketch: Any) -> dict[str, Any]:

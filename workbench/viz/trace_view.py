@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, DataError
 from ._common import jsonable, nan_if_none, new_figure
-from ._sites import Sites, parse_reads
+from ._sites import Sites, read_parts
 from .naming import ONCE, split_name
 
 DEFAULT_KINDS = ("hole", "let", "input")  # variables shown by default: choices and named state
@@ -147,7 +147,7 @@ def _reads_at(trace: Any, recs: list[Any], restart: int, example: int, weights: 
               images: dict[str, Any]) -> dict[str, Any]:
     sites, attention = [], {}
     for rec in recs:
-        inp, pos, cell = parse_reads(rec.reads)
+        inp, pos, cell = read_parts(rec.reads)
         if inp is None:
             continue
         if inp not in images:
