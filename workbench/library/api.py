@@ -19,7 +19,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .. import nets
-from ..core.errors import LibraryError
+from ..core.errors import LibraryError, WorkbenchError
 from ..core.neural import NeuralFunction
 from .errors import (
     EntryNotFound,
@@ -160,8 +160,13 @@ class Library:
         module = _rebuild(ev)
         _load_state(module, state, ev)
         origin = {"library": self.location, "name": ev.name, "version": ev.version}
-        return NeuralFunction(function_name(ev.name), module, input=ev.input, output=ev.output,
-                              arch=(ev.constructor, _thaw(ev.kwargs)), origin=origin)
+        try:
+            return NeuralFunction(function_name(ev.name), module, input=ev.input, output=ev.output,
+                                  arch=(ev.constructor, _thaw(ev.kwargs)), origin=origin)
+        except WorkbenchError as e:  # the manifest's signature does not fit its architecture
+            raise IntegrityError(f"the signature {ev.signature} in the manifest of '{ev.ref}' does not fit its "
+                                 f"architecture {ev.architecture}: {e.args[0] if e.args else e}", entry=ev.name,
+                                 version=ev.version, hint="the manifest was edited; remove this version") from e
 
     def info(self, name: str, version: int | None = None) -> EntryVersion:
         """The manifest of ``name@version`` (default: latest)."""

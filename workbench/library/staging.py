@@ -258,7 +258,13 @@ class StagingArea:
         deleted when the ``with`` block succeeds, put back when it raises."""
         staging_id = check_id(staging_id)
         src = self.path(staging_id)
-        self._check_dir(src, staging_id)
+        if self.local:
+            try:
+                check_plain(self.root, "dir")
+            except FileNotFoundError as e:
+                raise self._not_found(staging_id) from e
+            except UnsafePath as e:
+                raise StagingError(str(e.args[0]), hint=e.hint) from e
         claimed = f"{self.root.rstrip('/')}/{_TAKEN}{staging_id}-{uuid.uuid4().hex}"
         try:
             if self.local:
@@ -319,10 +325,11 @@ class StagingArea:
         except UnsafePath as e:
             raise StagingError(str(e.args[0]), hint=e.hint) from e
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise StagingError(f"refused: {path} is not a regular file", hint="re-run the cell")
         with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise StagingError(f"refused: {path} is not a regular file", hint="re-run the cell")
             if st.st_size > limit:
                 raise LimitExceeded(f"refused: {path} has {st.st_size} bytes, more than the limit of {limit}",
                                     hint="staged functions this large cannot be published from the panel; "

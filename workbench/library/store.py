@@ -212,11 +212,12 @@ class Store:
             if isinstance(e, FileNotFoundError):
                 raise
             raise storage_error(e, path, "read", entry=name, version=version) from e
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise UnsafePath(f"refused: {path} is {_kind(st.st_mode)}, not a regular file", path=path,
+                             entry=name, version=version, hint=f"move {path} out of the library")
         with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafePath(f"refused: {path} is {_kind(st.st_mode)}, not a regular file", path=path,
-                                 entry=name, version=version, hint=f"move {path} out of the library")
             if limit is not None and st.st_size > limit:
                 raise _too_big(path, st.st_size, limit, name, version)
             n = st.st_size if prefix is None else min(prefix, st.st_size)
