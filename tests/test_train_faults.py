@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 
 import pytest
 import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import workbench as wb
@@ -166,3 +170,31 @@ def test_memory_is_estimated_before_allocating():
     need = estimate_memory(info, data[0], TrainConfig(restarts=2, batch_size=8), 4)
     assert need["parameters"] == 4 * 2 * 1_001_000 * 4 and need["batch"] == 8 * 1000 * 4 * 2
 
+
+
+# --------------------------------------------------------------------------- fuzzed configs
+
+_VALUES = st.one_of(st.integers(-3, 10**6), st.integers(), st.floats(), st.booleans(), st.none(),
+                    st.text(max_size=6), st.sampled_from(["adam", "rmsprop", "cpu", "cuda", "mps", "float64", "shared",
+                                                          "normal", "reinit", "cuda:7", "8", "2.5"]),
+                    st.lists(st.integers(), max_size=2))
+_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+@settings(max_examples=400, deadline=2000, derandomize=True)
+@given(kwargs=st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=4))
+def test_fuzzed_configs_are_valid_or_config_errors_naming_the_field(kwargs):
+    try:
+        cfg = TrainConfig(**kwargs)
+    except ConfigError as e:
+        assert e.site is not None and e.site.startswith("TrainConfig") and e.hint
+        event(f"refused {e.site}")  # --hypothesis-show-statistics
+        return
+    event("accepted")
+    for f in dataclasses.fields(cfg):  # what was accepted has the declared types and sane ranges
+        v = getattr(cfg, f.name)
+        if f.type == "int":
+            assert isinstance(v, int) and not isinstance(v, bool), (f.name, v)
+        if f.type.startswith("float") and v is not None:
+            assert isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v), (f.name, v)
+    assert cfg.restarts >= 1 and cfg.steps >= 1 and cfg.batch_size >= 1 and cfg.val_size >= 1
