@@ -8,7 +8,9 @@ temporary root dir and library) and one page serve the user stories in order:
    point; between cells: as a new cell), and running it loads the function;
 3. dragging a trained function's output card onto the panel publishes a new version, on disk and
    in the panel; a name is asked for when needed, and invalid names are refused;
-4. the program-graph renderer shows an SVG (laid out in the browser from DOT).
+4. the program-graph renderer shows an SVG (laid out in the browser from DOT);
+5. a card displayed before training, dragged after it, publishes the trained weights (the kernel
+   stages the function when the drag starts; displaying wrote nothing).
 
 Screenshots of each state go to $WORKBENCH_SCREENSHOTS (default out/screenshots; see _jlab.py).
 Skipped when /usr/bin/chromium, playwright or the built extension is missing; installs nothing and never lets playwright download a browser.
@@ -93,6 +95,24 @@ card = {"name": fresh.name, "signature": fresh.signature, "origin": None, "param
         "staging": stage(fresh)}
 display({"application/vnd.ntpt.neural+json": card, "text/plain": repr(fresh)}, raw=True)"""
 
+LATE_CELL = """\
+import torch
+import workbench  # in a kernel, this registers the rich displays
+from IPython.display import display
+from workbench.core.domains import Domain, Image28
+from workbench.core.neural import NeuralFunction
+from workbench.nets import build
+
+late = NeuralFunction("late", build("mlp", hidden=[8], out=10), input=Image28,
+                      output=Domain("Digit", 10), arch=("mlp", {"hidden": [8], "out": 10}))
+display(late)  # the card is shown BEFORE the function is trained"""
+
+TRAIN_LATE_CELL = """\
+with torch.no_grad():  # stands in for training: every weight changes after the card was shown
+    for p in late.module.parameters():
+        p.fill_(0.25)
+print("TRAINED", sum(float(p.detach().sum()) for p in late.module.parameters()))"""
+
 GRAPH_DOT = """digraph "add2x2_top" {
   rankdir=LR; node [fontname="Helvetica", fontsize=11];
   grid [shape=box, label="grid : Grid[Image28x28, 2x2]"];
@@ -123,6 +143,8 @@ def _notebook(path: Path) -> None:
             code(TRAIN_CELL, "train"),
             code(GRAPH_CELL, "graph"),
             code(FRESH_CELL, "fresh"),
+            code(LATE_CELL, "late"),
+            code(TRAIN_LATE_CELL, "train_late"),
         ],
         "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                     "name": "python3"},
@@ -233,12 +255,12 @@ def test_drag_an_entry_into_the_notebook(lab):
     page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
                            ".querySelector('.cm-content').innerText.includes('Library')")
     assert _source(page, 1) == "x = 1\n" + code
-    assert page.locator(".jp-Notebook .jp-Cell").count() == 6
+    assert page.locator(".jp-Notebook .jp-Cell").count() == 8
 
     # (b) between two cells: a new code cell there
     probe = _cell(page, 2).bounding_box()
     _drag(page, _center(entry), (probe["x"] + probe["width"] / 2, probe["y"] + 2))
-    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell').length === 7")
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell').length === 9")
     assert _source(page, 2) == code
     assert "jp-CodeCell" in (_cell(page, 2).get_attribute("class") or "")
 
@@ -315,3 +337,28 @@ def test_publishing_asks_for_a_name_when_needed(lab):
     assert not (lib.parent / "escape").exists()
     _panel(page).locator('.jp-ntpt-entry[data-name="digit-fresh"]').wait_for()
 
+
+
+def test_a_card_shown_before_training_publishes_the_trained_weights(lab):
+    """Displaying writes nothing; the kernel stages the function when the drag starts."""
+    import torch
+
+    from workbench.library import Library
+
+    page, lib = lab["page"], lab["lib"]
+    staging = lib / ".staging"
+    before = sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+    _run_cell(page, 7)  # display the untrained card
+    card = _cell(page, 7).locator(".jp-ntpt-card.jp-ntpt-draggable")
+    card.wait_for(timeout=120_000)
+    after_display = sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+    assert after_display == before  # showing the card staged nothing
+    _run_cell(page, 8)  # then "train" it
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[8].innerText.includes('TRAINED')")
+    _cell(page, 7).scroll_into_view_if_needed()
+    _drag(page, _center(card), _center(_panel(page).locator(".jp-ntpt-dropZone")))
+    page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-status')"
+                           ".innerText.includes('Published late@1')", timeout=60_000)
+    published = Library(lib).load("late")
+    assert all(torch.equal(p, torch.full_like(p, 0.25)) for p in published.module.parameters())
+    shot(page, "lab_drag_time_staging.png")

@@ -99,19 +99,30 @@ def test_a_failing_representation_is_named_in_the_text(objects, monkeypatch):
     assert "text/html: RuntimeError: no figure today" in b["text/plain"]
 
 
-def test_neural_card_stages_weights_for_drag_and_drop(tmp_path, monkeypatch):
+def test_neural_card_stages_weights_when_the_drag_starts_not_when_shown(tmp_path, monkeypatch):
     from workbench.library.staging import StagingArea
     from workbench.nets import build
+    from workbench.viz.cards import stage_for_drag
 
     monkeypatch.setenv("WORKBENCH_LIBRARY", str(tmp_path / "lib"))
     nf = wb.NeuralFunction("digit", build("mlp", hidden=[8]), input=wb.Image28, output=wb.Domain("Digit", 10),
                            arch=("mlp", {"hidden": [8]}))
     payload = bundle(nf)["application/vnd.ntpt.neural+json"]
-    assert payload["staging"] and payload["staging_error"] is None
-    staged = StagingArea(tmp_path / "lib").load(payload["staging"]["id"])
+    assert payload["staging"] is None and payload["stage"]["token"]
+    assert not (tmp_path / "lib").exists()  # displaying wrote nothing
+    assert bundle(nf)["application/vnd.ntpt.neural+json"]["stage"] == payload["stage"]  # one token per object
+    with torch.no_grad():  # "training" after the card was shown
+        for p in nf.module.parameters():
+            p.add_(1.0)
+    reply = stage_for_drag(payload["stage"]["token"])._repr_json_()
+    assert reply["error"] is None
+    staged = StagingArea(tmp_path / "lib").load(reply["staging"]["id"])
     x = torch.randn(3, 28, 28)
-    assert torch.equal(staged.function.module(x), nf.module(x))
+    assert torch.equal(staged.function.module(x), nf.module(x))  # the weights at drag time
     no_arch = wb.NeuralFunction("raw", torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)),
                                 input=wb.Image28, output=wb.Domain("Digit", 10))
     p2 = bundle(no_arch)["application/vnd.ntpt.neural+json"]
-    assert p2["staging"] is None and p2["staging_error"]
+    r2 = stage_for_drag(p2["stage"]["token"])._repr_json_()
+    assert r2["staging"] is None and r2["error"]
+    gone = stage_for_drag("0" * 32)._repr_json_()
+    assert gone["staging"] is None and "gone" in gone["error"]

@@ -157,15 +157,13 @@ def _neural(nf: Any) -> tuple[str, dict[str, Callable[[], Any]]]:
         return _card(f"neural function <code>{_e(nf.name)}</code>", _table(rows), kind="neural")
 
     def payload() -> dict[str, Any]:
-        # Stage the weights only for the custom MIME type (the extension's card can then be dragged
-        # onto the library panel, which publishes from the staging area); HTML/nbconvert never write.
-        from workbench.library.staging import stage
+        # Nothing is written at display time: the card carries a token, and the extension asks the
+        # kernel to stage the function's weights when a drag starts (workbench.viz.cards).
+        from .cards import remember
 
         data = dict(spec())
-        try:
-            data["staging"], data["staging_error"] = stage(nf), None
-        except Exception as e:  # no architecture spec, read-only library, ...
-            data["staging"], data["staging_error"] = None, str(e).splitlines()[0]
+        data["stage"] = {"token": remember(nf), "module": "workbench.viz.cards", "call": "stage_for_drag"}
+        data["staging"], data["staging_error"] = None, None
         return _checked(jsonable(data))
 
     return "neural", {"json": payload, "text/html": page, "text/plain": lambda: repr(nf)}

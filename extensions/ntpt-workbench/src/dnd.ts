@@ -15,6 +15,8 @@ import { Drag } from '@lumino/dragdrop';
 
 import { h } from './dom';
 import { insertLines } from './names';
+import type { IStageReply, IStaging } from './stage';
+export type { IStageReply, IStaging } from './stage';
 
 export const ENTRY_MIME = 'application/vnd.ntpt.library-entry+json';
 export const CARD_MIME = 'application/vnd.ntpt.neural-card+json';
@@ -35,8 +37,33 @@ export interface INeuralCard {
   signature: string;
   parameters?: number;
   origin?: { library?: string; name?: string; version?: number } | null;
-  staging: { id: string; name?: string; signature?: string; library?: string | null; token?: string } | null;
-  staging_error?: string;
+  staging: IStaging | null;
+  staging_error?: string | null;
+  /** Kernel-side token: the weights are staged when a drag starts, not when the card was shown. */
+  stage?: { token: string; module?: string; call?: string } | null;
+  /** Set by the card at drag start: the kernel's answer to the staging request. */
+  pending?: Promise<IStageReply> | null;
+}
+
+
+/** Asks the kernel that displayed `node` to stage the card's function now (set by the plugin). */
+export type Stager = (node: HTMLElement, token: string) => Promise<IStageReply>;
+
+let stager: Stager | null = null;
+
+export function setStager(fn: Stager | null): void {
+  stager = fn;
+}
+
+/** Stage a card's function as it is now: its kernel stages the current weights. */
+export function requestStage(node: HTMLElement, card: INeuralCard): Promise<IStageReply> | null {
+  if (!card.stage?.token) {
+    return null;
+  }
+  if (!stager) {
+    return Promise.resolve({ staging: null, error: 'no notebook kernel is reachable from this card' });
+  }
+  return stager(node, card.stage.token).catch(e => ({ staging: null, error: String(e?.message ?? e) }));
 }
 
 /** Call `begin(x, y)` once the pointer, pressed at `down`, has moved `DRAG_THRESHOLD` pixels. */

@@ -11,7 +11,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
 import { LibraryAPI } from './api';
-import { wireNotebook } from './dnd';
+import { IStageReply, setStager, wireNotebook } from './dnd';
 import { LibraryModel } from './model';
 import { LibraryPanel } from './panel';
 import { rendererFactories } from './renderers';
@@ -48,6 +48,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (notebooks) {
       notebooks.forEach(nb => wireNotebook(nb));
       notebooks.widgetAdded.connect((_, nb) => wireNotebook(nb));
+      // a card being dragged: the kernel of the notebook showing it stages the function's weights now
+      setStager(async (node: HTMLElement, token: string): Promise<IStageReply> => {
+        const owner = notebooks.find(nb => nb.node.contains(node));
+        const kernel = owner?.sessionContext.session?.kernel;
+        if (!kernel) {
+          return { staging: null, error: 'the notebook showing this card has no running kernel' };
+        }
+        const expr = `__import__('workbench.viz.cards', fromlist=['stage_for_drag']).stage_for_drag(${JSON.stringify(token)})`;
+        const reply = await kernel.requestExecute({
+          code: '',
+          silent: true,
+          store_history: false,
+          user_expressions: { stage: expr }
+        }).done;
+        const result = (reply.content as any).user_expressions?.stage;
+        if (!result || result.status !== 'ok') {
+          return { staging: null, error: `the kernel could not stage it: ${result?.ename ?? 'no reply'} ${result?.evalue ?? ''}` };
+        }
+        const data = result.data?.['application/json'];
+        return data ?? { staging: null, error: 'the kernel answered without data (is workbench installed there?)' };
+      });
     }
 
     app.commands.addCommand(CommandIDs.open, {

@@ -13,6 +13,7 @@ import { ApiError, IPublished } from './api';
 import type { INeuralCard } from './dnd';
 import type { LibraryModel } from './model';
 import { NAME_RULE, nameProblem } from './names';
+import { resolveStaging } from './stage';
 
 export type Outcome =
   | { kind: 'published'; result: IPublished }
@@ -45,6 +46,12 @@ export const askName: AskName = async (suggestion, reason) => {
 };
 
 export async function publishCard(card: INeuralCard, model: LibraryModel, ask: AskName = askName): Promise<Outcome> {
+  // the weights were staged by the kernel when the drag started: the function as it is now
+  const resolved = await resolveStaging(card);
+  card = resolved.card;
+  if (resolved.problem) {
+    return { kind: 'error', ...resolved.problem };
+  }
   if (!card.staging?.id) {
     return {
       kind: 'error',
@@ -70,7 +77,7 @@ export async function publishCard(card: INeuralCard, model: LibraryModel, ask: A
       }
     }
     try {
-      const result = await model.publish(card.staging.id, name);
+      const result = await model.publish(card.staging!.id, name);
       return { kind: 'published', result };
     } catch (error) {
       const e = error as ApiError;
@@ -80,7 +87,7 @@ export async function publishCard(card: INeuralCard, model: LibraryModel, ask: A
         continue;
       }
       let hint = e.hint ?? null;
-      if (e.type === 'StagedNotFound' && card.staging.library && card.staging.library !== model.location) {
+      if (e.type === 'StagedNotFound' && card.staging?.library && card.staging.library !== model.location) {
         hint =
           `the kernel staged it in library ${card.staging.library}, but this server serves ${model.location}; ` +
           'start both with the same WORKBENCH_LIBRARY';

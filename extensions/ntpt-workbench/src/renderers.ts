@@ -13,7 +13,7 @@
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { armDrag, INeuralCard, startCardDrag } from './dnd';
+import { armDrag, INeuralCard, requestStage, startCardDrag } from './dnd';
 import { h } from './dom';
 import { formatNumber } from './names';
 
@@ -289,7 +289,7 @@ export class NeuralCardRenderer extends Widget implements IRenderMime.IRenderer 
         ? `from ${card.origin.name}@${card.origin.version ?? '?'}`
         : 'not from the library';
     const params = typeof card.parameters === 'number' ? `${card.parameters.toLocaleString('en-US')} parameters` : '';
-    const stageable = Boolean(card.staging?.id);
+    const stageable = Boolean(card.staging?.id || card.stage?.token);
     const parts: (HTMLElement | null)[] = [
       h('div', { class: 'jp-ntpt-cardHead' }, [
         h('span', { class: 'jp-ntpt-cardKind', text: fromLibrary ? 'library entry' : 'neural function' }),
@@ -313,7 +313,11 @@ export class NeuralCardRenderer extends Widget implements IRenderMime.IRenderer 
       this._armed = true;
       this.node.addEventListener('pointerdown', (event: PointerEvent) => {
         event.stopPropagation(); // not a notebook cell selection drag
-        armDrag(event, (x, y) => void startCardDrag(this._card!, x, y, this));
+        // the kernel stages the function's weights now, as they are at the start of the drag
+        armDrag(event, (x, y) => {
+          const pending = requestStage(this.node, this._card!);
+          void startCardDrag({ ...this._card!, pending }, x, y, this);
+        });
       });
     }
     this._card = { ...card, signature };

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 
 import type { IEntry, IListing, ILibraryAPI, IPublished } from '../src/api';
 import { LibraryModel } from '../src/model';
+import { IStageable, resolveStaging } from '../src/stage';
 import { applyInsert, insertLines, loadCode, matches, nameProblem, variableName } from '../src/names';
 
 test('entry names follow the library rules', () => {
@@ -150,4 +151,20 @@ test('publishing refreshes the model and announces the new version', async () =>
   assert.deepEqual(seen, ['digit@2']);
   assert.equal(model.entry('digit')?.latest, 2);
   model.dispose();
+});
+
+test('a card staged at drag time carries what the kernel staged then', async () => {
+  const id = 'a'.repeat(32);
+  const card: IStageable = {
+    name: 'fresh', staging: null, pending: Promise.resolve({ staging: { id, name: 'fresh' }, error: null })
+  };
+  const ok = await resolveStaging(card);
+  assert.equal(ok.problem, null);
+  assert.equal(ok.card.staging?.id, id);
+  assert.equal(ok.card.pending, null);
+  const bad = await resolveStaging({ ...card, pending: Promise.resolve({ staging: null, error: 'no arch', hint: 'h' }) });
+  assert.match(bad.problem!.message, /could not be staged: no arch/);
+  assert.equal(bad.problem!.hint, 'h');
+  const plain: IStageable = { name: 'old', staging: { id } };
+  assert.deepEqual(await resolveStaging(plain), { card: plain, problem: null });
 });
