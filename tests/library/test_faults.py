@@ -250,6 +250,17 @@ def test_a_version_can_be_removed_on_a_full_disk(lib, tiny, monkeypatch):
         lib.load("digit", 2)
 
 
+def test_a_full_disk_when_staging_is_a_storage_error(tmp_path, tiny, monkeypatch):
+    from fsspec.implementations.local import LocalFileSystem
+
+    monkeypatch.setattr(LocalFileSystem, "pipe_file", _enospc)
+    with pytest.raises(StorageError, match="no space left") as e:
+        stage(tiny(), library=tmp_path)
+    assert "disk is full" in e.value.hint
+    monkeypatch.undo()
+    assert StagingArea(tmp_path).ids() == [] and not list((tmp_path / ".staging").glob(".tmp-*"))
+
+
 def test_stale_temp_folders_of_killed_publishers_are_cleaned_everywhere(tmp_path, tiny, outside):
     lib = Library(tmp_path / "lib", stale_seconds=60)
     lib.publish(tiny("a"))
