@@ -176,6 +176,13 @@ class TrainConfig:
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
     memory_limit_gb: float | None = None    # refuse runs estimated above this (None: half the RAM; inf: no check)
+    # discrete moves (workbench.search): "moves" scores each restart's argmax program and its neighbours exactly
+    search: Literal["gradient", "moves"] = "gradient"
+    moves_every: int = 1                    # a round of moves every this many validations
+    moves_examples: int = 32                # training examples scored per round (a fresh seeded sample)
+    moves_pairs: int = 16                   # random two-hole changes scored per restart and round
+    stuck_after: int = 3                    # rounds without improvement (below the top) before a restart is recycled
+    recycle_fresh: float = 0.25             # probability a recycled restart starts fresh, else a mutation of the best
 
     def __post_init__(self) -> None:
         _check_types(self)  # types first (bool is not an int, 2.5 is not a restart count), then ranges
@@ -200,6 +207,9 @@ class TrainConfig:
             "entropy_decay": self.entropy_decay >= 0, "sparsity": self.sparsity >= 0, "init_scale": self.init_scale >= 0,
             "memory_limit_gb": self.memory_limit_gb is None or self.memory_limit_gb > 0,
             "restart_offset": isinstance(self.restart_offset, int) and self.restart_offset >= 0,
+            "search": self.search in ("gradient", "moves"), "moves_every": self.moves_every >= 1,
+            "moves_examples": self.moves_examples >= 1, "moves_pairs": self.moves_pairs >= 0,
+            "stuck_after": self.stuck_after >= 1, "recycle_fresh": 0 <= self.recycle_fresh <= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -342,6 +352,8 @@ class FitResult(Displayable):
     stopped: str | None = None        # why training stopped early on a fault (NaN/inf loss); the result is best-so-far
     stopped_step: int | None = None   # ... at which step
     judge_error: str | None = None    # the first error the judge raised (``correct`` stays None for those restarts)
+    search: Any = None                # workbench.search.SearchStats when TrainConfig.search="moves"
+    examples: dict[str, Any] = field(default_factory=dict, repr=False)  # train / val / extra (for the ambiguity report)
 
     @property
     def best(self) -> RestartResult:
@@ -365,7 +377,18 @@ class FitResult(Displayable):
             lines.append(f"  stopped at step {self.stopped_step}: {self.stopped} (best-so-far programs kept)")
         if self.judge_error:
             lines.append(f"  judge failed: {self.judge_error}")
+        if self.search is not None:
+            lines.append(f"  {self.search.line()}")
+        lines.append(f"  {self.ambiguity.line()}")
         return "\n".join(lines)
+
+    @property
+    def ambiguity(self) -> Any:
+        """The ambiguity report (:mod:`workbench.ambiguity`): distinct programs, which fit equally, and
+        inputs that tell them apart (give a task probe with ``workbench.ambiguity.report(result, probe)``)."""
+        from .ambiguity import report
+
+        return report(self)
 
     def __repr__(self) -> str:
         return self.summary()
@@ -410,7 +433,8 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
 
 
 def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | None = None,
-        judge: Callable[[Program], bool] | None = None, progress: Callable[[dict], None] | None = None) -> FitResult:
+        judge: Callable[[Program], bool] | None = None, progress: Callable[[dict], None] | None = None,
+        init: FitResult | None = None, extra: Any = None) -> FitResult:
     """Train ``sketch`` on ``train`` examples; validate discrete programs on ``val``.
 
     ``judge(program) -> bool`` decides whether a restart's read-out program is correct (e.g. by
@@ -425,6 +449,11 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     first validation where its discrete accuracy reaches ``target_accuracy`` or where ``patience``
     validations in a row have not improved its best. ``fit`` ends when every restart has stopped.
     ``max_seconds`` and Ctrl-C stop the whole run wherever it is (wall-clock, so not reproducible).
+
+    ``search="moves"`` adds discrete moves and recycling of restarts (:mod:`workbench.search`; restarts then
+    interact). ``init`` continues from a previous result's restarts (logits and nets); ``extra`` adds labelled
+    examples (``Examples`` or a list of them, e.g. of other tape lengths) to the exact scores and the discrete
+    validation: see :func:`workbench.ambiguity.resume`.
     """
     cfg = config or TrainConfig()
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
@@ -476,6 +505,13 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         groups.append({"params": net_params, "lr": cfg.net_lr})
     opt = torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
 
+    from .search import Searcher, as_groups, load_init
+
+    if init is not None:
+        load_init(init, holes, ensembles)
+    extra_ex = as_groups(sketch, extra)
+    searcher = Searcher(sketch, info, cfg, holes=holes, opt=opt, train=train_ex, ensembles=ensembles,
+                        net_forward=net_forward, dtype=dtype, extra=extra_ex)
     results = [RestartResult(cfg.restart_offset + r) for r in range(R)]
     best_state: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(R)]
     n_train = len(train_ex)
@@ -495,6 +531,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     judge_error: str | None = None
 
     def validate(t: int) -> bool:
+        searcher.before_validation(t, active, results)  # discrete moves (search="moves"), before the argmax
         assign = {k: v.detach().argmax(-1) for k, v in holes.items()}
         hist = {k: torch.softmax(v.detach() / temperature(t), -1).cpu() for k, v in holes.items()}
         for r, snap in frozen.items():  # a stopped restart shows the distributions it stopped with
@@ -510,7 +547,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         ok = torch.ones(R, len(val_ex), dtype=torch.bool, device=cfg.device)
         for k, v in outs.items():
             ok &= predictions(v.probs).expand(R, -1) == val_ex.targets[k]
-        acc = ok.float().mean(-1).tolist()
+        acc = searcher.accuracy(ok.float().mean(-1).tolist(), assign, len(val_ex))
         improved = False
         for r in range(R):
             if not active[r]:
@@ -617,7 +654,9 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             final[k][r] = snap["logits"][k]
     hole_probs = {k: torch.softmax(v, -1).cpu() for k, v in final.items()}
     return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history,
-                     stopped=stopped, stopped_step=stopped_step, judge_error=judge_error)
+                     stopped=stopped, stopped_step=stopped_step, judge_error=judge_error,
+                     search=searcher.stats if cfg.search == "moves" else None,
+                     examples={"train": train_ex, "val": val_ex, "extra": extra_ex})
 
 
 def _denormals_flushed() -> bool:
