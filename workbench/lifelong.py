@@ -44,7 +44,17 @@ from .core.neural import NeuralFunction
 from .core.sketch import Sketch
 from .library import EntryNotFound, Library
 from .readout import Program
-from .train import Examples, TrainConfig, as_examples, fit, tape_lengths
+from .train import (
+    Examples,
+    TrainConfig,
+    apply_lr,
+    as_examples,
+    clip_per_restart,
+    fit,
+    make_optimizer,
+    output_nll,
+    tape_lengths,
+)
 
 __all__ = [
     "LifelongError", "UntrainedNetworksError", "MissingLibraryFunctionError", "Task", "Schedule",
@@ -277,6 +287,7 @@ class _TaskState:
     neural: dict[str, NeuralFunction] = field(default_factory=dict)
     holes: dict[str, nn.Parameter] = field(default_factory=dict)
     optimizer: torch.optim.Optimizer | None = None
+    steps_trained: int = 0  # joint-stage steps of this task (the learning-rate schedule's clock)
 
 
 def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Schedule | None = None,
@@ -494,10 +505,6 @@ def _seed_holes(hole_probs: Mapping[str, torch.Tensor], r: int, assignment: Mapp
     return holes
 
 
-def _optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
-
-
 def _joint(seen: list[_TaskState], plan: list[tuple[int, int]], live: dict[str, NeuralFunction],
            lrs: dict[str, float], cfg: TrainConfig, dtype: torch.dtype, gen: torch.Generator,
            progress: Callable[[dict], None]) -> list[tuple[int, float]]:
@@ -510,31 +517,33 @@ def _joint(seen: list[_TaskState], plan: list[tuple[int, int]], live: dict[str, 
     groups = [{"params": list(live[n].module.parameters()), "lr": lr} for n, lr in sorted(lrs.items()) if lr > 0]
     for n, lr in lrs.items():  # (a search with fixed nets leaves requires_grad off)
         live[n].module.to(device=cfg.device, dtype=dtype).train().requires_grad_(lr > 0)
-    net_opt = _optimizer(cfg, groups) if groups else None
+    net_opt = make_optimizer(cfg, groups) if groups else None
     temperature = cfg.final_temperature or cfg.temperature
     for i, n_steps in plan:
         s = seen[i]
         if s.optimizer is None:
-            s.optimizer = _optimizer(cfg, [{"params": list(s.holes.values()), "lr": cfg.hole_lr}])
+            s.optimizer = make_optimizer(cfg, [{"params": list(s.holes.values()), "lr": cfg.hole_lr}])
         nets = [p for n in s.nets for p in live[n].module.parameters()]
         t0 = time.perf_counter()
         for _ in range(n_steps):
             batch = s.train.take(torch.randint(0, len(s.train), (cfg.batch_size,), generator=gen).to(cfg.device))
             outs = s.sketch.soft(s.holes, batch.inputs, temperature=temperature, dtype=dtype, device=cfg.device)
-            loss = sum(-torch.log(v.probs[0].gather(-1, batch.targets[k][:, None]).clamp_min(1e-12)).mean()
-                       for k, v in outs.items())
+            loss = output_nll(outs, batch.targets, 1)[0]  # the loss, optimiser, clipping and schedule of fit
             if not loss.requires_grad:  # no holes and fixed nets: nothing to train
                 break
             s.optimizer.zero_grad(set_to_none=True)
             if net_opt is not None:
                 net_opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.clip_norm is not None:
-                nn.utils.clip_grad_norm_(list(s.holes.values()), cfg.clip_norm)
-                nn.utils.clip_grad_norm_(nets, cfg.clip_norm)
-            s.optimizer.step()
-            if net_opt is not None:
-                net_opt.step()
+            if cfg.clip_norm is not None:  # one restart: holes and nets each clipped to the norm
+                clip_per_restart(list(s.holes.values()), 1, cfg.clip_norm)
+                clip_per_restart(nets, 1, cfg.clip_norm)
+            s.steps_trained += 1
+            for opt in (s.optimizer, net_opt):
+                if opt is not None:
+                    if cfg.lr_schedule:
+                        apply_lr(opt, cfg, s.steps_trained)
+                    opt.step()
         if s is seen[-1]:
             curve.append(((curve[-1][0] if curve else 0) + n_steps, _accuracy(s, s.val)))
             progress({"phase": "joint", "step": curve[-1][0], "seconds": time.perf_counter() - t0,

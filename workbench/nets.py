@@ -100,3 +100,79 @@ class _AddChannel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(1) if x.dim() == 3 else x
+
+
+# -- training-time wrappers (augmentation, weight averaging) ------------------------------------------
+class RandomShift(torch.nn.Module):
+    """Training-time augmentation (identity in eval mode): shift each image by up to ``shift`` pixels
+    and, when ``rotate`` (degrees) or ``scale`` (relative) are non-zero, also rotate and rescale it
+    (one random affine map per image, bilinear resampling, background outside)."""
+
+    def __init__(self, shift: int, *, rotate: float = 0.0, scale: float = 0.0):
+        super().__init__()
+        self.shift = int(shift)
+        self.rotate = float(rotate)
+        self.scale = float(scale)
+        from .data.embedded import normalize
+
+        self.background = float(normalize(torch.zeros(1, dtype=torch.uint8)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or (self.shift <= 0 and not self.rotate and not self.scale):
+            return x
+        if self.rotate or self.scale:
+            return self._affine(x)
+        s, b, h, w = self.shift, x.shape[0], x.shape[-2], x.shape[-1]
+        xp = torch.nn.functional.pad(x, (s, s, s, s), value=self.background)
+        dy = torch.randint(0, 2 * s + 1, (b, 1, 1), device=x.device)
+        dx = torch.randint(0, 2 * s + 1, (b, 1, 1), device=x.device)
+        rows = dy + torch.arange(h, device=x.device).view(1, h, 1)
+        cols = dx + torch.arange(w, device=x.device).view(1, 1, w)
+        return xp[torch.arange(b, device=x.device).view(b, 1, 1), rows, cols]
+
+    def _affine(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        opts = {"device": x.device, "dtype": x.dtype}
+        ang = (torch.rand(b, **opts) * 2 - 1) * math.radians(self.rotate)
+        sc = 1 + (torch.rand(b, **opts) * 2 - 1) * self.scale
+        tx = (torch.randint(-self.shift, self.shift + 1, (b,), device=x.device).to(x.dtype)) * 2 / w
+        ty = (torch.randint(-self.shift, self.shift + 1, (b,), device=x.device).to(x.dtype)) * 2 / h
+        cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
+        theta = torch.stack([torch.stack([cos, -sin, tx], -1), torch.stack([sin, cos, ty], -1)], -2)
+        img = (x - self.background).unsqueeze(1)
+        grid = torch.nn.functional.affine_grid(theta, list(img.shape), align_corners=False)
+        out = torch.nn.functional.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return out.squeeze(1) + self.background
+
+
+class AveragedNet(torch.nn.Module):
+    """Weight averaging (an exponential moving average, Polyak-style) of a net during training.
+
+    In training mode it runs and trains ``net`` as usual and, on every forward pass with gradients
+    enabled (i.e. every training step), folds the current weights into the average; in eval mode
+    (discrete evaluation) it runs the averaged weights.
+    """
+
+    def __init__(self, net: torch.nn.Module, decay: float = 0.999):
+        super().__init__()
+        self.net = net
+        self.decay = float(decay)
+        self.updates = 0
+        self._names = [k for k, _ in net.named_parameters()]
+        for i, (_, p) in enumerate(net.named_parameters()):
+            self.register_buffer(f"avg{i}", p.detach().clone())
+
+    @torch.no_grad()
+    def _update(self) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for i, (_, p) in enumerate(self.net.named_parameters()):
+            getattr(self, f"avg{i}").mul_(d).add_(p.detach(), alpha=1 - d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            if torch.is_grad_enabled():
+                self._update()
+            return self.net(x)
+        params = {k: getattr(self, f"avg{i}") for i, k in enumerate(self._names)}
+        return torch.func.functional_call(self.net, params, (x,))

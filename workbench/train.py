@@ -171,6 +171,7 @@ class TrainConfig:
     target_accuracy: float = 1.0            # a restart stops once its discrete accuracy reaches this ...
     patience: int | None = None             # ... or once its best has not improved for this many validations
     max_seconds: float | None = None
+    lr_schedule: tuple[tuple[int, float], ...] = ()  # ((from step, factor), ...): every lr times factor from then on
     seed: int = 0
     restart_offset: int = 0                 # global index of this run's first restart (sharding: workbench.executor)
     device: str = "cpu"
@@ -210,6 +211,7 @@ class TrainConfig:
             "search": self.search in ("gradient", "moves"), "moves_every": self.moves_every >= 1,
             "moves_examples": self.moves_examples >= 1, "moves_pairs": self.moves_pairs >= 0,
             "stuck_after": self.stuck_after >= 1, "recycle_fresh": 0 <= self.recycle_fresh <= 1,
+            "lr_schedule": _schedule_ok(self.lr_schedule),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -432,6 +434,58 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
 
 
+# -- the parts of one training loop (fit, lifelong's joint stages, recipes) -----------------------------------
+def _schedule_ok(schedule: Any) -> bool:
+    if not isinstance(schedule, tuple):
+        return False
+    steps = []
+    for item in schedule:
+        if not (isinstance(item, tuple) and len(item) == 2 and _type_ok(item[0], int) and _type_ok(item[1], float)):
+            return False
+        steps.append(item[0])
+        if item[0] < 1 or not math.isfinite(item[1]) or item[1] < 0:
+            return False
+    return steps == sorted(set(steps))
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The learning-rate multiplier of ``cfg.lr_schedule`` at ``step`` (1 before its first entry)."""
+    factor = 1.0
+    for start, f in cfg.lr_schedule:
+        if step >= start:
+            factor = f
+    return factor
+
+
+def make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over parameter groups; each group remembers its base rate for :func:`apply_lr`."""
+    for g in groups:
+        g.setdefault("base_lr", g["lr"])
+    return torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
+
+
+def apply_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> None:
+    f = lr_factor(cfg, step)
+    for g in opt.param_groups:
+        g["lr"] = g.get("base_lr", g["lr"]) * f
+
+
+def output_nll(outs: Mapping[str, Any], targets: Mapping[str, torch.Tensor], restarts: int) -> torch.Tensor:
+    """Negative log-likelihood of the targets under the output marginals, per restart ``(R,)``, summed
+    over outputs and averaged over the batch (the loss of every training loop)."""
+    loss: torch.Tensor | float = 0.0
+    for k, v in outs.items():
+        t = targets[k]
+        p = v.probs.expand(restarts, -1, -1).gather(-1, t.view(1, -1, 1).expand(restarts, -1, 1)).squeeze(-1)
+        loss = loss + (-torch.log(p.clamp_min(1e-12))).mean(-1)
+    return loss
+
+
+def clip_per_restart(params: list[torch.Tensor], restarts: int, max_norm: float) -> None:
+    """Clip each restart's gradient (row r of every stacked parameter) to ``max_norm``."""
+    _clip_per_restart(params, restarts, max_norm)
+
+
 def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | None = None,
         judge: Callable[[Program], bool] | None = None, progress: Callable[[dict], None] | None = None,
         init: FitResult | None = None, extra: Any = None) -> FitResult:
@@ -503,7 +557,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     groups = [{"params": list(holes.values()), "lr": cfg.hole_lr}]
     if net_params:
         groups.append({"params": net_params, "lr": cfg.net_lr})
-    opt = torch.optim.Adam(groups) if cfg.optimizer == "adam" else torch.optim.RMSprop(groups)
+    opt = make_optimizer(cfg, groups)
 
     from .search import Searcher, as_groups, load_init
 
@@ -576,10 +630,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             batch = train_ex.take(idx)
             outs = sketch.soft(holes, batch.inputs, net_forward=net_forward, temperature=temperature(step),
                                dtype=dtype, device=cfg.device)
-            loss_r = torch.zeros(R, dtype=dtype, device=cfg.device)
-            for k, v in outs.items():
-                p = v.probs.expand(R, -1, -1).gather(-1, batch.targets[k].view(1, -1, 1).expand(R, -1, 1)).squeeze(-1)
-                loss_r = loss_r + (-torch.log(p.clamp_min(1e-12))).mean(-1)
+            loss_r = output_nll(outs, batch.targets, R) + torch.zeros(R, dtype=dtype, device=cfg.device)
             if not torch.isfinite(loss_r).all():
                 bad = [r for r in range(R) if active[r] and not math.isfinite(float(loss_r[r].detach()))]
                 stopped, stopped_step = f"loss became NaN/inf at step {step} in restart(s) {bad}", step
@@ -604,6 +655,8 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
                                   R, cfg.clip_norm)
                 if cfg.nets == "shared" and net_params:
                     nn.utils.clip_grad_norm_(net_params, cfg.clip_norm)
+            if cfg.lr_schedule:
+                apply_lr(opt, cfg, step)
             opt.step()
             for r, v in enumerate(loss_r.tolist()):
                 if active[r]:
