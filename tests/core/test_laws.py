@@ -13,10 +13,9 @@ import itertools
 
 import pytest
 import torch
-
-import workbench as wb
 from _registry import CASES, Case
 
+import workbench as wb
 from workbench.core.hard import HardInterpreter
 from workbench.core.runtime import Message
 from workbench.core.values import TensorRef, Value

@@ -17,7 +17,17 @@ from _registry import StubNet, stub
 from torch import nn
 
 import workbench as wb
-from workbench.core import KINDS, Bool, Domain, Grid, Halting, Seq, SketchError, SoftControlFlowError, TensorType
+from workbench.core import (
+    KINDS,
+    Bool,
+    Domain,
+    Grid,
+    Halting,
+    Seq,
+    SketchError,
+    SoftControlFlowError,
+    TensorType,
+)
 from workbench.core.hard import HardInterpreter
 from workbench.core.program import OPS, Graph, Loop, Node, Read
 from workbench.core.soft import SoftInterpreter

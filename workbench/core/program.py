@@ -342,7 +342,7 @@ class _Renderer:
                 out.append(Statement(self.var(loop.body[j]), text, None, list(dict.fromkeys(self.deps)), None))
         out.append(Statement(f"for {self.loop_var} in range({loop.count}):", "", None, [], loop.count, header=True))
         # a carried value read after its own variable was overwritten in this step: copy it first
-        for (i, a), ref in sorted(loop.refs.items()):
+        for (i, _a), ref in sorted(loop.refs.items()):
             if ref[0] == "carried" and ref[1] < i and (id(loop), ref[1]) not in self.prev:
                 v = self.var(loop.body[ref[1]])
                 self.prev[(id(loop), ref[1])] = p = _fresh(f"prev_{v}", self.taken)
@@ -581,7 +581,7 @@ def _live(segments: list[Segment], outputs: Mapping[str, Term]) -> list[Segment]
             if i in body_live[id(lp)]:
                 continue
             body_live[id(lp)].add(i)
-            for (bi, a), ref in lp.refs.items():
+            for (bi, _a), ref in lp.refs.items():
                 if bi != i:
                     continue
                 if ref[0] == "outer" and isinstance(ref[1], Node):

@@ -11,7 +11,6 @@ from typing import Any, Literal, get_args
 
 from .errors import DuplicateSiteError, SketchError, WorkbenchError
 
-
 #: The closed set of primitive kinds: every interpreter has one method ``_<kind>`` per kind (a test checks).
 Kind = Literal["input", "hole", "const", "fn", "is", "neural", "choose", "let", "cast"]
 KINDS: tuple[str, ...] = get_args(Kind)

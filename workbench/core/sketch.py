@@ -13,8 +13,8 @@ def ident_or_not(x):
 from __future__ import annotations
 
 import inspect
-from contextlib import ExitStack
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,10 @@ from .domains import Domain, Grid, Seq, TensorType
 from .errors import DataError, DomainError, SketchError
 from .hard import HardInterpreter
 from .neural import NeuralFunction
+from .program import Graph, Read
 from .soft import NetForward, SoftInterpreter, shared_forward
 from .symbolic import SymbolicInterpreter
 from .trace import Trace, TraceRecorder
-from .program import Graph, Read
 from .values import CellsRef, Sym, TensorRef, Value
 
 InputType = Domain | TensorType | Grid | Seq

@@ -22,6 +22,7 @@ from .graph import (
     to_svg,
 )
 from .naming import split_name
+from .reprs import bundle as _bundle
 from .trace_view import fit_trace, step_view, trace_figure, trace_spec
 from .training import (
     entropy_figure,
@@ -32,7 +33,6 @@ from .training import (
     training_figure,
     training_spec,
 )
-from .reprs import bundle as _bundle
 
 _display.register(_bundle)  # core objects (and Program, FitResult) now show as pictures
 
