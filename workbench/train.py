@@ -131,7 +131,16 @@ def estimate_memory(info: Any, inputs: Mapping[str, torch.Tensor], cfg: Any, ite
     return {"parameters": float(nets), "batch": float(batch), "total": float(nets + batch)}
 
 
+MAX_RESTART_COPIES = 65_536  # per-restart nets deep-copy each module R times: 10^6 copies would hang for minutes
+
+
 def _check_memory(info: Any, inputs: Mapping[str, torch.Tensor], cfg: Any, dtype: torch.dtype) -> None:
+    if info.neural and cfg.nets == "per_restart" and cfg.restarts > MAX_RESTART_COPIES:
+        raise ConfigError(f"restarts={cfg.restarts} with per-restart nets would deep-copy "
+                          f"{', '.join(sorted(info.neural))} {cfg.restarts} times (at most {MAX_RESTART_COPIES})",
+                          site="TrainConfig.restarts",
+                          hint="use fewer restarts, nets='shared' or nets='frozen', or shard the restarts "
+                               "(workbench.executor)")
     need = estimate_memory(info, inputs, cfg, torch.empty((), dtype=dtype).element_size())
     limit = memory_limit_bytes(cfg)
     if need["total"] > limit:
