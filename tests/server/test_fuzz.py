@@ -251,3 +251,18 @@ def test_fuzzed_requests_are_answered_with_json_and_never_500(send, libdir, requ
     event(f"status {code}" + (f" {reply['error']}" if code >= 400 else ""))  # --hypothesis-show-statistics
     if code >= 400:
         assert _tree(libdir) == before, (method, path, body)  # a refused request changed nothing
+
+
+def test_a_full_disk_on_the_server_is_507_json(send, libdir, monkeypatch):
+    sid, _ = _staged(libdir)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    code, raw = send("publish", "POST", json.dumps({"staging_id": sid}))
+    body = _strict_json(raw)
+    assert code == 507 and body["error"] == "StorageError" and "disk is full" in body["hint"]
+    monkeypatch.undo()
+    code, raw = send("publish", "POST", json.dumps({"staging_id": sid}))  # the id was given back
+    assert code == 201

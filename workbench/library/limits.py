@@ -9,7 +9,7 @@ they declare. Only then are the bytes read and the real module built.
 
 >>> shapes = check_architecture("mlp", {"in_shape": [4], "out": 2, "hidden": [3]}, entry="bit")
 >>> sorted(shapes.items())[:2]
-[('net.1.bias', (3,)), ('net.1.weight', (3, 4))]
+[('1.bias', (3,)), ('1.weight', (3, 4))]
 >>> count_parameters(shapes)
 23
 """

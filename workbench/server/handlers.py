@@ -119,6 +119,11 @@ class LibraryHandler(APIHandler):
             return self.reply(e.status, {"error": "BadRequest", "message": str(e), "hint": e.hint})
         except WorkbenchError as e:
             return self.reply(status_of(e), error_body(e))
+        except OSError as e:  # the server's storage, not the request: still JSON, never a bare 500
+            self.log.warning("NTPT Workbench: storage error: %s", e)
+            code = 507 if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) else 503
+            return self.reply(code, {"error": "StorageError", "message": f"the library's storage failed: {e}",
+                                     "hint": "check the library directory of the Jupyter server"})
         self.reply(status, result)
 
     def reply(self, status: int, body: Any) -> None:
