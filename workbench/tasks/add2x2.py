@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..core import Domain, Grid, Image28, NeuralFunction, add, cast, choose, const, hole, let
 from ..core.functions import FiniteFunction
+from .perception import LabelPerception
 
 Digit = Domain("Digit", 10)
 Value19 = Domain("Int19", 19)  # registers hold 0..18 (sums of two digits)
@@ -82,10 +83,8 @@ def label_grids(rows: int = 2, cols: int = 2):
     return images, labels.view(-1, rows, cols)
 
 
-def _oracle_forward(nf, x):
-    import torch
-
-    return (torch.nn.functional.one_hot(x[:, 0, 0].round().long(), nf.output.size).float() * 50.0).unsqueeze(0)
+#: Perfect perception (the one reader of label images every task shares: workbench.tasks.perception)
+PERCEPTION = LabelPerception()
 
 
 def perfect_perception_accuracy(program, task: str = "top") -> float:
@@ -98,7 +97,7 @@ def perfect_perception_accuracy(program, task: str = "top") -> float:
 
     images, labels = label_grids()
     target = labels.view(len(labels), -1)[:, list(cells_for(task))].sum(-1)
-    pred = program.hard({"grid": images}, net_forward=_oracle_forward)["output"]
+    pred = program.hard({"grid": images}, net_forward=PERCEPTION)["output"]
     return float((pred == target).float().mean())
 
 
@@ -120,3 +119,19 @@ def intended_assignment(task: str = "top") -> dict[str, int]:
     return {"line0.instr": INSTRUCTIONS.index(first), "line1.instr": INSTRUCTIONS.index(second),
             "line1.a": 0, "line1.b": 0, "line2.instr": INSTRUCTIONS.index("ADD"), "line2.a": 0, "line2.b": 1,
             "line3.instr": INSTRUCTIONS.index("NOOP"), "line3.a": 0, "line3.b": 0, "return": 2}
+
+
+# -- the task protocol (workbench.tasks.protocol) -------------------------------------------------------
+perception = PERCEPTION
+
+
+def make_data(images, labels, *, n: int, task: str = "top", seed: int = 0, **kwargs):
+    """ADD2x2 grids of MNIST images and the sum of ``task``'s two cells (workbench.data.make_grid_dataset)."""
+    from ..data import make_grid_dataset
+
+    return make_grid_dataset(images, labels, n=n, task=task, seed=seed, **kwargs)
+
+
+def judge(program, task: str = "top") -> bool:
+    """Correct on all 10^4 digit grids with perfect perception."""
+    return perfect_perception_accuracy(program, task) == 1.0

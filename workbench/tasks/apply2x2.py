@@ -20,6 +20,7 @@ from ..core import Domain, Grid, Image28, NeuralFunction, cast, choose, const, h
 from ..core.errors import DataError
 from ..core.functions import FiniteFunction
 from .add2x2 import MOVES, Pos
+from .perception import LabelPerception
 
 Op = Domain.enum("Op", ["+", "-", "x", "/"])
 Int19 = Domain("Int19", 19)
@@ -113,8 +114,8 @@ def make_dataset(op_images: torch.Tensor, op_labels: torch.Tensor, *, n: int, ta
                        "d3": ds[:, 2]}, "targets": target, "cell_labels": labels.view(n, 2, 2)}
 
 
-def _oracle_forward(nf, x):
-    return (torch.nn.functional.one_hot(x[:, 0, 0].round().long(), nf.output.size).float() * 50.0).unsqueeze(0)
+#: Perfect perception (the one reader of label images every task shares: workbench.tasks.perception)
+PERCEPTION = LabelPerception()
 
 
 def perfect_perception_accuracy(program, task: str = "top", *, triples: int = 30, seed: int = 0) -> float:
@@ -133,6 +134,16 @@ def perfect_perception_accuracy(program, task: str = "top", *, triples: int = 30
         sl = slice(lo, lo + 4096)
         images = o[sl].view(-1, 2, 2, 1, 1).float().expand(-1, 2, 2, 28, 28)
         pred = program.hard({"grid": images, "d1": d[sl, 0], "d2": d[sl, 1], "d3": d[sl, 2]},
-                            net_forward=_oracle_forward)["output"]
+                            net_forward=PERCEPTION)["output"]
         right += int((pred == target[sl]).sum())
     return right / len(o)
+
+
+# -- the task protocol (workbench.tasks.protocol) -------------------------------------------------------
+perception = PERCEPTION
+make_data = make_dataset
+
+
+def judge(program, task: str = "top") -> bool:
+    """Correct on every operator grid (with division by zero) with perfect perception."""
+    return perfect_perception_accuracy(program, task) == 1.0

@@ -54,6 +54,7 @@ from ..core import (
 from ..core.errors import DataError, DomainError
 from ..data.embedded import normalize
 from ..nets import AveragedNet, RandomShift  # training-time wrappers live with the architectures
+from .perception import LabelPerception
 
 Digit = Domain("Digit", 10)
 Carry = Domain("Carry", 2)
@@ -460,9 +461,9 @@ def label_tapes(digits: torch.Tensor) -> torch.Tensor:
     return digits.float().view(*digits.shape, 1, 1).expand(*digits.shape, 28, 28)
 
 
-def oracle_forward(nf: NeuralFunction, x: torch.Tensor) -> torch.Tensor:
-    """A ``net_forward`` that reads the label written in a :func:`label_tapes` image."""
-    return (torch.nn.functional.one_hot(x[:, 0, 0].round().long(), nf.output.size).float() * 50.0).unsqueeze(0)
+#: Perfect perception (the one reader of label images every task shares: workbench.tasks.perception)
+PERCEPTION = LabelPerception()
+oracle_forward = PERCEPTION.net_forward  # a ``net_forward`` that reads the label written in a label_tapes image
 
 
 def probe_digits(n: int, *, samples: int = 1000, seed: int = 0) -> torch.Tensor:
@@ -517,15 +518,13 @@ def judge_program(program: Any, *, n_check: int | None = None, samples: int = 10
     return True
 
 
-class LabelReader(torch.nn.Module):
-    """Perfect perception as a module: logits that pick the label written in a :func:`label_tapes` image."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.one_hot(x[:, 0, 0].round().long().clamp(0, 9), 10).to(x.dtype) * 30.0
-
-
 def _label_reader() -> NeuralFunction:
-    return NeuralFunction("digit", LabelReader(), input=Image28, output=Digit)
+    return PERCEPTION.function("digit", Digit)
+
+
+def LabelReader() -> torch.nn.Module:  # noqa: N802 - kept for callers of the former class
+    """Perfect perception as a module: logits that pick the label written in a :func:`label_tapes` image."""
+    return _label_reader().module
 
 
 def oracle_digit() -> NeuralFunction:
@@ -576,3 +575,9 @@ __all__ = [
     "recipe_for", "epoch_recipe", "train_addition", "TrainRun", "RandomShift", "AveragedNet", "describe_carry", "digit_function",
     "tape_type", "output_names",
 ]
+
+
+# -- the task protocol (workbench.tasks.protocol) -------------------------------------------------------
+perception = PERCEPTION
+make_data = build_data
+judge = judge_program

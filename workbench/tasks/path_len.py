@@ -84,6 +84,7 @@ from ..core import (
 from ..core.errors import DataError, DomainError, SignatureError, SketchError
 from ..data.signs import SIGNS, make_signs
 from ..nets import sign_cnn
+from .perception import LabelPerception
 
 __all__ = [
     "BLOCKS", "INSTRUCTIONS", "INTENDED", "STEPS_PER_CELL", "STOP", "BLANK", "Sign", "Instr", "PathGrids",
@@ -364,10 +365,10 @@ def oracle_grids(signs: torch.Tensor) -> torch.Tensor:
     return signs.view(*signs.shape, 1, 1).float().expand(*signs.shape, 28, 28)
 
 
-def perception_oracle(nf: NeuralFunction, x: torch.Tensor) -> torch.Tensor:
-    """Perfect LOOK on :func:`oracle_grids` images (pixel value = sign label)."""
-    lab = x[:, 0, 0].round().long().clamp(0, nf.output.size - 1)
-    return (torch.nn.functional.one_hot(lab, nf.output.size).float() * 50.0).unsqueeze(0)
+#: Perfect LOOK on :func:`oracle_grids` images (pixel value = sign label): the one reader of label
+#: images every task shares (workbench.tasks.perception)
+PERCEPTION = LabelPerception()
+perception_oracle = PERCEPTION.net_forward
 
 
 def oracle_look() -> NeuralFunction:
@@ -395,3 +396,18 @@ def generalises(assignment: Mapping[str, int], sizes: Sequence[tuple[int, int]] 
     """Whether ``assignment`` is a correct PATH_LEN program: 100% with perfect LOOK on every size."""
     return all(perfect_perception_accuracy(assignment, r, c, n=n, seed=seed + 31 * i) == 1.0
                for i, (r, c) in enumerate(sizes))
+
+
+# -- the task protocol (workbench.tasks.protocol) -------------------------------------------------------
+perception = PERCEPTION
+
+
+def make_data(n: int, rows: int, cols: int, *, seed: int = 0, **kwargs):
+    """``n`` random paths on ``rows x cols`` grids with perfect-perception (label) images, and their lengths."""
+    signs, lengths = make_path_labels(n, rows, cols, seed=seed, **kwargs)
+    return {"grid": oracle_grids(signs)}, lengths
+
+
+def judge(program) -> bool:
+    """Correct with perfect LOOK on 3x3 to 6x6 grids."""
+    return generalises(program.assignment)
