@@ -84,7 +84,7 @@ demo: venv
 # out/demo/library (seeded with a small digit net when empty). Kernels inherit WORKBENCH_LIBRARY,
 # so `Library()` in a notebook is the panel's library.
 lab: venv
-	$(PY) -m workbench.server.seed out/demo/library
+	$(PY) -m workbench.seed out/demo/library
 	WORKBENCH_LIBRARY="$(CURDIR)/out/demo/library" $(VENV)/bin/jupyter lab --ip=127.0.0.1 \
 	    --ServerApp.root_dir="$(CURDIR)/notebooks" --NTPTWorkbench.library="$(CURDIR)/out/demo/library" \
 	    $$([ "$$(id -u)" = 0 ] && echo --allow-root)

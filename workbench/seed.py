@@ -1,6 +1,6 @@
 """Seed a library for ``make lab``: publish a small digit classifier when the library is empty.
 
-``python -m workbench.server.seed [LIBRARY]`` (default ``out/demo/library``). Does nothing when the
+``python -m workbench.seed [LIBRARY]`` (default ``out/demo/library``). Does nothing when the
 library already has an entry (e.g. one published by ``make demo``). The seed is NOT learned
 through a program: it is a small CNN trained with digit labels for a few seconds on the embedded
 MNIST digits, so that the panel has something to show and to drag into a notebook; its manifest
@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from ..core.domains import Domain, Image28
-from ..core.neural import NeuralFunction
-from ..library import Library
-from ..nets import build
+from .core.domains import Domain, Image28
+from .core.neural import NeuralFunction
+from .library import Library
+from .nets import build
 
 DEFAULT = "out/demo/library"
 
@@ -29,7 +29,7 @@ def seed(location: str = DEFAULT, *, epochs: int = 1, quiet: bool = False) -> st
         if not quiet:
             print(f"library {lib.location} already has entries: {', '.join(lib.names())}")
         return None
-    from ..data import embedded_split, normalize  # the data only when needed
+    from .data import embedded_split, normalize  # the data only when needed
 
     t0 = time.perf_counter()
     torch.manual_seed(0)
