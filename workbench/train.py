@@ -83,13 +83,21 @@ def _type_name(tp: Any) -> str:
             type(None): "None"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _check_device(device: str) -> None:
-    """Refuse a device that torch does not know or that is absent on this machine."""
+def check_device(device: str, *, present: bool = True) -> None:
+    """Refuse a device that torch does not know, or (``present``) that is absent on this machine.
+
+    A config only names a device (``present=False``: a config built on a driver may be meant for a GPU
+    worker, see workbench.executor); :func:`fit` checks that it is here before moving anything to it."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as e:
         raise ConfigError(f"TrainConfig.device={device!r} is not a torch device: {e}", site="TrainConfig.device",
                           hint="use 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"TrainConfig.device={device!r}: training runs on 'cpu', 'cuda' or 'mps'",
+                          site="TrainConfig.device", hint="use device='cpu'")
+    if not present:
+        return
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"TrainConfig.device={device!r}, but no CUDA device is available here",
@@ -104,9 +112,6 @@ def _check_device(device: str) -> None:
         if mps is None or not mps.is_available():
             raise ConfigError(f"TrainConfig.device={device!r}, but MPS (Apple GPU) is not available here",
                               site="TrainConfig.device", hint="use device='cpu'")
-    elif dev.type != "cpu":
-        raise ConfigError(f"TrainConfig.device={device!r}: training runs on 'cpu', 'cuda' or 'mps'",
-                          site="TrainConfig.device", hint="use device='cpu'")
 
 
 def memory_limit_bytes(cfg: Any) -> float:
@@ -228,7 +233,7 @@ class TrainConfig:
                               site=f"TrainConfig.{bad[0]}",
                               hint="see the field comments of workbench.train.TrainConfig"
                                    + (" (val_size: at least 1 held-out example)" if "val_size" in bad else ""))
-        _check_device(self.device)
+        check_device(self.device, present=False)  # fit checks that the device is here
 
     def replace(self, **changes: Any) -> TrainConfig:
         known = {f.name for f in fields(self)}
@@ -519,6 +524,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     validation: see :func:`workbench.ambiguity.resume`.
     """
     cfg = config or TrainConfig()
+    check_device(cfg.device)  # an absent CUDA/MPS device: a ConfigError with a hint, before any tensor moves
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
     train_ex = as_examples(sketch, train, what="training data")
     if val is None:
