@@ -221,13 +221,22 @@ class ProcessExecutor(Executor):
 
 
 # -- Ray --------------------------------------------------------------------------------------------------
-def import_ray():
-    """``ray``, or a :class:`MissingDependencyError` with the install hint."""
+def import_ray(*, loopback: bool = False):
+    """``ray``, or a :class:`MissingDependencyError` with the install hint. ``loopback``: this process talks
+    to Ray on 127.0.0.1 only (Ray otherwise rewrites a loopback address to the machine's outward IP)."""
+    if loopback:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is first imported
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError as e:
         raise MissingDependencyError("Ray is needed for the Ray executor (--ray / RayExecutor) but is not installed",
                                      hint=RAY_HINT) from e
+    if loopback:
+        with contextlib.suppress(Exception):  # private, but the one switch: resolve "localhost" to 127.0.0.1
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
     return ray
 
 
@@ -251,14 +260,14 @@ class RayExecutor(Executor):
 
     def __init__(self, address: str | None = None, *, workers: int | None = None, num_cpus: float = 1,
                  max_retries: int = 3, node_ip_address: str | None = None, wait_s: float = 5.0):
-        ray = import_ray()
+        chosen = address or os.environ.get("RAY_ADDRESS") or "local"
+        ray = import_ray(loopback=node_ip_address == "127.0.0.1" or chosen == "local" or _is_loopback(chosen))
         self.ray = ray
         self.num_cpus, self.max_retries, self.wait_s = num_cpus, max_retries, wait_s
         self._owns = False
         self._refs: list[Any] = []
         if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS") or "local"
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            address = chosen
             kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if address == "local":
                 ray.init(num_cpus=int(workers or os.cpu_count() or 1), _node_ip_address=node_ip_address or "127.0.0.1",
@@ -356,20 +365,17 @@ def use(executor: Executor | None) -> Iterator[Executor]:
 
 
 # -- sharded fit ------------------------------------------------------------------------------------------
-def shard_configs(config: Any, shards: int, *, num_gpus: float = 0) -> list[Any]:
+def shard_configs(config: Any, shards: int) -> list[Any]:
     """Split ``config.restarts`` into ``shards`` contiguous blocks of global indices (sizes differ by at
-    most one), each a config with ``restarts`` and ``restart_offset`` set; ``device="cuda"`` where a
-    shard asks for a GPU."""
+    most one), each a config with ``restarts`` and ``restart_offset`` set. (A shard that asks for a GPU
+    switches to ``device="cuda"`` on its worker: the driver may have no GPU.)"""
     R = config.restarts
     shards = max(1, min(int(shards), R))
     base, extra = divmod(R, shards)
     out, start = [], config.restart_offset
     for k in range(shards):
         n = base + (k < extra)
-        cfg = config.replace(restarts=n, restart_offset=start)
-        if num_gpus:
-            cfg = cfg.replace(device="cuda")
-        out.append(cfg)
+        out.append(config.replace(restarts=n, restart_offset=start))
         start += n
     return out
 
@@ -377,13 +383,18 @@ def shard_configs(config: Any, shards: int, *, num_gpus: float = 0) -> list[Any]
 class _FitShard:
     """The job a worker runs for one shard: ``fit`` on its restarts, returned as plain data."""
 
-    def __init__(self, sketch: Any, train: Any, val: Any, on_validation: Callable[[dict], None] | None):
+    def __init__(self, sketch: Any, train: Any, val: Any, on_validation: Callable[[dict], None] | None,
+                 device: str | None = None):
         self.sketch, self.train, self.val, self.on_validation = sketch, train, val, on_validation
+        self.device = device  # "cuda" for shards that asked for a GPU (set here, on the worker that has it)
 
     def __call__(self, cfg: Any) -> dict[str, Any]:
         import socket
 
         from .train import fit
+
+        if self.device is not None:
+            cfg = cfg.replace(device=self.device)
 
         res = fit(self.sketch, self.train, val=self.val, config=cfg, progress=self.on_validation)
         per_restart = [name for name in res.info.neural if cfg.nets == "per_restart"]
@@ -435,10 +446,10 @@ def fit_sharded(sketch: Any, train: Any, *, val: Any = None, config: Any = None,
     if cfg.nets == "shared" and k > 1:
         raise ConfigError("nets='shared' trains one set of nets on every restart's loss: its restarts are not "
                           "independent and cannot be split into shards", hint="use shards=1, or nets='per_restart'")
-    configs = shard_configs(cfg, k, num_gpus=num_gpus)
+    configs = shard_configs(cfg, k)
     resources = {"num_gpus": num_gpus} if num_gpus else None
     t0 = time.perf_counter()
-    job = _FitShard(sketch, train, val, on_validation)
+    job = _FitShard(sketch, train, val, on_validation, device="cuda" if num_gpus else None)
     mapped = ex.map(job, configs, resources=resources, progress=progress, desc=f"fit {sketch.name}")
     if not mapped.results:
         raise KeyboardInterrupt("interrupted before any shard came back") if mapped.interrupted else \

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 
@@ -11,10 +9,12 @@ import pytest
 def ray_cluster():
     """A real Ray cluster of two nodes (one CPU each) on this machine, every process on 127.0.0.1; the second
     node also declares one (logical) GPU so that GPU requests can be placed and checked without a GPU."""
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
+    from workbench.executor import import_ray
+
+    ray = import_ray(loopback=True)  # usage statistics off; 127.0.0.1 stays 127.0.0.1
     from ray.cluster_utils import Cluster
 
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if ray.is_initialized():
         ray.shutdown()
     node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
