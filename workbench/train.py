@@ -659,6 +659,12 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
             if cfg.sparsity:
                 objective = objective + cfg.sparsity * sum(p.sum(-1) / p.norm(dim=-1) for p in probs.values())
             opt.zero_grad(set_to_none=True)
+            if not objective.requires_grad:
+                raise TrainingError(f"nothing trainable reaches the outputs of sketch '{sketch.name}': no hole "
+                                    f"({', '.join(info.holes) or 'none'}) and no trained neural function affects them",
+                                    site=next(iter(info.holes), None),
+                                    hint="use each hole's value (e.g. in wb.choose) on the way to the returned value, "
+                                         "or train a neural function the outputs depend on (nets != 'frozen')")
             objective.sum().backward()
             if cfg.grad_noise:
                 std = math.sqrt(cfg.grad_noise / (1 + step) ** 0.55)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -38,6 +39,7 @@ Overflow = Literal["error", "drop", "clamp"]
 FastKind = Literal["add", "sub", "mod_add", "mod_sub"]
 GEMM_DFT_MAX = 256  # longest DFT computed as matrix products (above: torch.fft)
 GEMM_MIN_ROWS = 64  # path="auto" prefers the DFT-as-GEMM to a table of at least this many rows
+PYTHON_TABULATE_MAX = 4_000_000  # input combinations tabulated one Python call at a time, at most
 
 
 class FiniteFunction:
@@ -67,12 +69,23 @@ class FiniteFunction:
         if tabulate and size <= 50_000_000:
             self._table = self._tabulate()
         elif fast is None:
-            raise DomainError(f"function '{name}': table of {size} entries is too large and no fast path is declared")
+            raise DomainError(f"function '{name}': a table of {size:,} entries is too large and no fast path is declared",
+                              site=name, hint="declare it with wb.add / wb.sub / wb.mod_add (convolution fast paths), "
+                                              "or use smaller domains")
         self._cache: dict[tuple, torch.Tensor] = {}
 
     # -- tabulation (the generic path) ------------------------------------------------------------
     def _tabulate(self) -> torch.Tensor:
         rows = math.prod(d.size for d in self.inputs)
+        fast = self._tabulate_vectorised(rows)
+        if fast is not None:
+            return fast
+        if rows > PYTHON_TABULATE_MAX:
+            raise DomainError(
+                f"function '{self.name}' has {rows:,} input combinations: tabulating it one call at a time would take "
+                "minutes", site=self.name,
+                hint="write it with operations that also work on integer tensors (+, -, *, //, %, min/max via torch), "
+                     "declare a fast path (wb.add / wb.sub / wb.mod_add), or use smaller domains")
         table = torch.zeros(rows, self.output.size, dtype=torch.float64)
         for r, args in enumerate(itertools.product(*(range(d.size) for d in self.inputs))):
             out = self.apply_int(*args)
@@ -80,12 +93,48 @@ class FiniteFunction:
                 table[r, out] = 1.0
         return table
 
+    def _tabulate_vectorised(self, rows: int) -> torch.Tensor | None:
+        """The table from one call of ``fn`` on broadcast integer tensors, when ``fn`` allows it and
+        agrees with the scalar calls on a sample (else ``None``: the one-call-at-a-time path)."""
+        if rows < 4096:
+            return None
+        grids = torch.meshgrid(*(torch.arange(d.size) for d in self.inputs), indexing="ij")
+        try:
+            out = self.fn(*(g.reshape(-1) for g in grids))
+        except Exception:
+            return None
+        if not isinstance(out, torch.Tensor) or out.shape != (rows,) or out.is_floating_point():
+            return None
+        out = out.long()
+        sample = torch.linspace(0, rows - 1, 64).long()
+        flat = [g.reshape(-1) for g in grids]
+        for r in sample.tolist():  # the tensor call must mean what the scalar calls mean
+            if self.apply_int(*(int(f[r]) for f in flat)) != _policy(int(out[r]), self.output.size, self.overflow):
+                return None
+        k = self.output.size
+        if self.overflow == "error" and ((out < 0) | (out >= k)).any():
+            bad = int(((out < 0) | (out >= k)).nonzero()[0])
+            self.apply_int(*(int(f[bad]) for f in flat))  # raises the usual error, naming the inputs
+        if self.overflow == "clamp":
+            out = out.clamp(0, k - 1)
+        table = torch.zeros(rows, k, dtype=torch.float64)
+        ok = (out >= 0) & (out < k)
+        table[ok.nonzero().flatten(), out[ok]] = 1.0
+        return table
+
     def apply_int(self, *args: int) -> int | None:
         """The function on plain ints, with the overflow policy applied (``None`` = dropped)."""
         try:
             out = self.fn(*args)
         except Exception as e:
-            raise DomainError(f"function '{self.name}' failed on inputs {args}: {type(e).__name__}: {e}") from e
+            raise DomainError(f"function '{self.name}' failed on inputs {args}: {type(e).__name__}: {e}",
+                              site=self.name, hint="a finite function must be defined on every input value") from e
+        if not isinstance(out, numbers.Integral):  # an int (or a bool: a comparison is 0 or 1)
+            if not (isinstance(out, torch.Tensor) and out.numel() == 1 and not out.is_floating_point()):
+                raise DomainError(f"function '{self.name}' returned {type(out).__name__} {out!r} on inputs {args}, "
+                                  "not an int", site=self.name,
+                                  hint="return an int of the output domain (use // for integer division; "
+                                       "declare overflow='drop' and return an out-of-range int for 'no value')")
         out = int(out)
         if 0 <= out < self.output.size:
             return out
@@ -329,3 +378,11 @@ def mod_sub(m: int, *, domain: Domain | None = None, name: str = "mod_sub", tabu
     d = domain or Domain(f"Int{m}", m)
     return FiniteFunction(name, lambda x, y: (x - y) % m, inputs=(d, d), output=d, fast="mod_sub", modulus=m,
                           tabulate=tabulate)
+
+
+def _policy(out: int, size: int, overflow: str) -> int | None:
+    if 0 <= out < size:
+        return out
+    if overflow == "clamp":
+        return min(max(out, 0), size - 1)
+    return None

@@ -122,5 +122,9 @@ def call_user(fn: Callable, *args: Any, where: str) -> Any:
         return fn(*args)
     except WorkbenchError:
         raise
+    except RecursionError as e:
+        raise SketchError(f"while executing {where}: the sketch recursed without end ({e})", site=current_site(),
+                          hint="a sketch body runs once per execution: loop with a Python for over a constant "
+                               "range (it unrolls) and stop data-dependently with wb.Halting") from e
     except Exception as e:
-        raise SketchError(f"while executing {where}: {type(e).__name__}: {e}", site=None) from e
+        raise SketchError(f"while executing {where}: {type(e).__name__}: {e}", site=current_site()) from e

@@ -86,6 +86,10 @@ class Sketch(Displayable):
                     raise DomainError(f"input '{k}' has values outside {typ!r}", site=k,
                                       hint=f"values must lie in 0..{typ.size - 1}")
                 want = "(batch,) integers"
+            elif not t.is_floating_point():
+                raise DataError(f"input '{k}' of sketch '{self.name}' holds {t.dtype} values; {typ!r} inputs are "
+                                "images or other real-valued tensors", site=k,
+                                hint=f"convert it, e.g. inputs['{k}'].float() (or workbench.data.normalize(images))")
             elif isinstance(typ, TensorType):
                 ok, want = tuple(t.shape[1:]) == typ.shape, f"(batch, {', '.join(map(str, typ.shape))})"
             elif isinstance(typ, Grid):

@@ -157,6 +157,12 @@ class SoftInterpreter(Handler):
 def _check_alternatives(site: str, sel, vals: list) -> None:
     if not vals:
         raise SketchError("choose() needs at least one alternative", site=site)
+    for i, v in enumerate(vals):
+        if not hasattr(v, "domain"):
+            raise SketchError(f"alternative {i} of '{site}' is {type(v).__name__} {v!r:.40}, not a sketch value",
+                              site=site, hint="a register read before anything was written to it? start registers "
+                                              "with wb.const(domain, 0); alternatives are values or zero-argument "
+                                              "callables returning one")
     if sel.domain.size != len(vals):
         raise DomainError(
             f"selector '{sel.name}' has domain {sel.domain!r} but there are {len(vals)} alternatives",
