@@ -35,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     rm = verbs.add_parser("rm", parents=[loc], help="remove NAME@VERSION (its number is never reused)")
     rm.add_argument("ref", metavar="NAME@VERSION")
 
-    rep = commands.add_parser("reproduce", help="run one of the paper's experiments and write docs/results/NAME.{md,json}")
+    exe = argparse.ArgumentParser(add_help=False)  # where independent parts run (workbench.executor)
+    exe.add_argument("--executor", choices=("inline", "processes", "ray"), default=None,
+                     help="inline (default), local processes (one torch thread each), or Ray")
+    exe.add_argument("--workers", type=int, default=None, help="processes / local Ray CPUs (default: all cores)")
+    exe.add_argument("--ray", metavar="ADDRESS", default=None,
+                     help="'local' starts a local Ray on 127.0.0.1; an address (or $RAY_ADDRESS) joins a cluster")
+    rep = commands.add_parser("reproduce", parents=[exe],
+                              help="run one of the paper's experiments and write docs/results/NAME.{md,json}")
     rep.add_argument("experiment", metavar="EXPERIMENT", nargs="?", default=None,
                      help="an experiment name, 'all', or nothing to list them")
     rep.add_argument("--quick", action="store_true", help="the small smoke-test size (minutes)")
@@ -45,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     rep.add_argument("--render", action="store_true",
                      help="re-write EXPERIMENT.md from the EXPERIMENT.json already in the output directory (no run)")
+
+    sw = commands.add_parser("sweep", parents=[exe], help="a grid over TrainConfig fields x seeds x tasks: table + plot")
+    sw.add_argument("--task", action="append", default=None, metavar="TASK",
+                    help="a task to sweep (repeatable; see workbench.sweep.TASKS): add2x2, apply2x2")
+    sw.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                    help="TrainConfig field and its values (repeatable), e.g. hole_lr=0.05,0.2")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    sw.add_argument("--restarts", type=int, default=4, help="restarts per fit unless in the grid (default 4)")
+    sw.add_argument("--steps", type=int, default=300, help="steps per fit unless in the grid (default 300)")
+    sw.add_argument("--n", type=int, default=2000, help="training examples per task (default 2000)")
+    sw.add_argument("--out", metavar="DIR", default="out/sweep", help="writes sweep.json, sweep.md, sweep.png")
     return parser
 
 
@@ -111,16 +129,56 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             _, md = write_result(load_result(out / f"{name}.json"), out)
             print(f"wrote {md}")
         return 0
-    for name in names:
-        command = shlex.join(["workbench", "reproduce", name] + (["--quick"] if args.quick else [])
-                             + ([f"--seed={args.seed}"] if args.seed else [])
-                             + ([f"--out={args.out}"] if args.out else []))
-        reproduce(name, quick=args.quick, seed=args.seed, out_dir=args.out, threads=args.threads, command=command,
-                  progress=lambda line: print(line, flush=True))
+    from .executor import make_executor
+
+    with make_executor(args.executor, workers=args.workers, ray=args.ray) as executor:
+        for name in names:
+            command = shlex.join(["workbench", "reproduce", name] + (["--quick"] if args.quick else [])
+                                 + ([f"--seed={args.seed}"] if args.seed else [])
+                                 + ([f"--out={args.out}"] if args.out else []) + _executor_words(args))
+            reproduce(name, quick=args.quick, seed=args.seed, out_dir=args.out, threads=args.threads, command=command,
+                      progress=lambda line: print(line, flush=True), executor=executor)
     return 0
 
 
-HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"library": cmd_library, "reproduce": cmd_reproduce}
+def _executor_words(args: argparse.Namespace) -> list[str]:
+    return ([f"--executor={args.executor}"] if args.executor else []) + \
+        ([f"--workers={args.workers}"] if args.workers else []) + ([f"--ray={args.ray}"] if args.ray else [])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .executor import make_executor
+    from .sweep import TASKS, parse_grid, sweep
+    from .train import TrainConfig
+
+    names = args.task or []
+    if not names:
+        print(_table([("TASK", "WHAT")] + [(k, v[0]) for k, v in TASKS.items()]))
+        return 0
+    unknown = [t for t in names if t not in TASKS]
+    if unknown:
+        raise UsageError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+    grid = parse_grid(args.grid)
+    base = TrainConfig(restarts=args.restarts, steps=args.steps, validate_every=max(1, min(50, args.steps // 4)))
+    with make_executor(args.executor, workers=args.workers, ray=args.ray) as executor:
+        res = sweep({t: TASKS[t][1](args.n) for t in names}, grid=grid, seeds=args.seeds, base=base,
+                    executor=executor, progress=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps(res.to_dict(), indent=2) + "\n")
+    (out / "sweep.md").write_text(f"# Sweep ({res.executor}, {res.seconds:.0f} s)\n\n{res.table()}\n\n"
+                                  "![sweep](sweep.png)\n")
+    res.plot(out / "sweep.png")
+    print(res.table())
+    print(f"wrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'}"
+          + (" (interrupted: partial)" if res.interrupted else ""))
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"library": cmd_library, "reproduce": cmd_reproduce,
+                                                             "sweep": cmd_sweep}
 
 
 class UsageError(Exception):

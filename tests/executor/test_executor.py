@@ -156,3 +156,28 @@ def test_missing_ray_gives_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(MissingDependencyError, match=r'pip install "ntpt-workbench\[ray\]"'):
         make_executor(ray="local")
+
+
+def test_reproduce_runs_the_experiment_under_the_chosen_executor(monkeypatch, tmp_path):
+    import types
+
+    from workbench import cli
+    from workbench.reproduce import EXPERIMENTS, ExperimentResult
+
+    seen = []
+
+    def run(*, quick, seed, progress):
+        ex = current()
+        seen.append((ex.kind, ex.workers))
+        return ExperimentResult(experiment="fake", ours={"t": 1.0}, paper={"t": None}, baselines={}, restarts=1,
+                                restarts_correct=1, seeds=[seed], quick=quick)
+
+    module = types.ModuleType("fake_exec_experiment")
+    module.run = run
+    monkeypatch.setitem(sys.modules, "fake_exec_experiment", module)
+    monkeypatch.setitem(EXPERIMENTS, "fake", ("fake_exec_experiment", "a fake experiment"))
+    assert cli.main(["reproduce", "fake", "--quick", "--out", str(tmp_path), "--executor", "processes",
+                     "--workers", "2"]) == 0
+    assert cli.main(["reproduce", "fake", "--quick", "--out", str(tmp_path)]) == 0
+    assert seen == [("processes", 2), ("inline", 1)]
+    assert "--executor=processes --workers=2" not in (tmp_path / "fake.json").read_text()  # the last run: inline

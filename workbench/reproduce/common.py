@@ -123,9 +123,12 @@ def machine() -> dict[str, Any]:
 
 def reproduce(name: str, *, quick: bool = False, seed: int = 0, out_dir: str | Path | None = None,
               threads: int | None = 1, command: str | None = None,
-              progress: Callable[[str], None] | None = print) -> ExperimentResult:
-    """Run experiment ``name`` and write its results files; returns the result."""
+              progress: Callable[[str], None] | None = print, executor: Any = None) -> ExperimentResult:
+    """Run experiment ``name`` and write its results files; returns the result. ``executor``
+    (:mod:`workbench.executor`) runs the experiment's independent parts (restart shards); default inline."""
     import torch
+
+    from ..executor import use
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ReproduceError(f"seed must be an int >= 0, got {seed!r}")
@@ -143,7 +146,8 @@ def reproduce(name: str, *, quick: bool = False, seed: int = 0, out_dir: str | P
     info = machine()  # after set_num_threads: records the threads the experiment runs with
     t0 = time.perf_counter()
     try:
-        result = fn(quick=quick, seed=seed, progress=log)
+        with use(executor):
+            result = fn(quick=quick, seed=seed, progress=log)
     finally:
         _OUT_DIR.reset(token)
         torch.set_num_threads(previous_threads)

@@ -208,7 +208,6 @@ def run(*, quick: bool, seed: int, progress: Callable[[str], None]) -> Experimen
     from ..readout import Program
     from ..tasks import math_tape
     from ..tasks.apply2x2 import Int19
-    from ..train import fit
 
     size = QUICK if quick else FULL
     t_start = time.perf_counter()
@@ -230,22 +229,28 @@ def run(*, quick: bool, seed: int, progress: Callable[[str], None]) -> Experimen
     judge = Judge(sketch, size.judge_random)
 
     records: list[dict[str, Any]] = []
-    fits = []
     t_search = time.perf_counter()
-    for k in range(_math.ceil(size.restarts / size.per_fit)):
-        per = min(size.per_fit, size.restarts - k * size.per_fit)
-        cfg = search_config(size, seed * 1_000 + k).replace(restarts=per)
-        res = fit(train_sketch, train, val=val, config=cfg)
-        for r in res.restarts:
-            fits2 = judge.correct_on(r.assignment, 2)
-            ok = fits2 and judge(r.assignment)
-            records.append({"fit": k, "restart": r.index, "val_accuracy": r.best_accuracy, "best_step": r.best_step,
-                            "fits_2_digits": fits2,
-                            "correct": ok, "assignment": r.assignment})
-        fits.append({"seed": cfg.seed, "restarts": per, "steps": res.steps, "seconds": res.seconds})
-        n_ok = sum(rec["correct"] for rec in records)
-        progress(f"search: fit {k + 1}: {sum(rec['correct'] for rec in records[-per:])} of {per} correct "
-                 f"({n_ok} of {len(records)} so far), {res.seconds:.0f} s")
+    # one search of size.restarts restarts, seeded by global restart index, in shards of at most per_fit
+    # restarts (batched fits) run by the current executor (`workbench reproduce math --executor ...`):
+    # the records do not depend on how the restarts are split or where the shards run
+    from ..executor import current, fit_sharded
+
+    executor = current()
+    cfg = search_config(size, seed).replace(restarts=size.restarts)
+    shards = min(size.restarts, max(_math.ceil(size.restarts / size.per_fit), executor.workers))
+    progress(f"search: {size.restarts} restarts in {shards} shard(s) on {executor.kind} ({executor.workers} worker(s))")
+    res = fit_sharded(train_sketch, train, val=val, config=cfg, executor=executor, shards=shards)
+    offsets = [s_["offset"] for s_ in res.shard_info]
+    for r in res.restarts:
+        fits2 = judge.correct_on(r.assignment, 2)
+        ok = fits2 and judge(r.assignment)
+        records.append({"fit": max(k for k, o in enumerate(offsets) if o <= r.index), "restart": r.index,
+                        "val_accuracy": r.best_accuracy, "best_step": r.best_step, "fits_2_digits": fits2,
+                        "correct": ok, "assignment": r.assignment})
+    fits = [{"seed": cfg.seed, "restart_offset": s_["offset"], "restarts": s_["restarts"], "steps": s_["steps"],
+             "seconds": s_["seconds"], "executor": executor.kind} for s_ in res.shard_info]
+    progress(f"search: {sum(rec['correct'] for rec in records)} of {len(records)} restarts correct, "
+             f"{time.perf_counter() - t_search:.0f} s")
     search_seconds = time.perf_counter() - t_search
     restarts_correct = sum(rec["correct"] for rec in records)
     restarts_fit2 = sum(rec["fits_2_digits"] for rec in records)
@@ -286,7 +291,7 @@ def run(*, quick: bool, seed: int, progress: Callable[[str], None]) -> Experimen
     details["size"] = asdict(size)
     result = ExperimentResult(
         experiment="math", ours=ours, paper=paper, baselines=baselines, restarts=len(records),
-        restarts_correct=restarts_correct, seeds=[f["seed"] for f in fits], quick=quick,
+        restarts_correct=restarts_correct, seeds=sorted({f["seed"] for f in fits}), quick=quick,
         details=details, plots=[plot.name], synthetic=["handwritten operator images (workbench.data.operators)"])
     result.summary = _summary(result.to_dict())
     return result
