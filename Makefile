@@ -6,6 +6,7 @@
 #   make bench   the benchmark scripts
 #   make reproduce  the paper's experiments at full size -> docs/results (hours; EXPERIMENTS="math path_len" picks some)
 #   make reproduce-quick  the same at smoke-test size -> out/reproduce-quick (minutes)
+#                  both take EXECUTOR=inline|processes|ray (WORKERS=N, RAY=local|ADDRESS): where restart shards run
 #   make clean   remove out/ and caches (keeps .venv)
 # Needs only python3 (>= 3.10) and pip; node is needed only to rebuild the JupyterLab extension.
 
@@ -93,11 +94,15 @@ lint: venv
 	$(VENV)/bin/ruff check workbench tests benchmarks
 
 EXPERIMENTS ?= all
+EXECUTOR ?=
+WORKERS ?=
+RAY ?=
+EXECUTOR_ARGS := $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(RAY),--ray $(RAY))
 reproduce: venv
-	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e || exit 1; done
+	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e $(EXECUTOR_ARGS) || exit 1; done
 
 reproduce-quick: venv
-	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e --quick || exit 1; done
+	for e in $(EXPERIMENTS); do $(PY) -m workbench.cli reproduce $$e --quick $(EXECUTOR_ARGS) || exit 1; done
 
 bench: venv
 	mkdir -p out/bench/make

@@ -42,6 +42,8 @@ from torch import nn
 from .core.errors import ConfigError, WorkbenchError
 from .core.neural import NeuralFunction
 from .core.sketch import Sketch
+from .executor import current as current_executor
+from .executor import fit_sharded
 from .library import EntryNotFound, Library
 from .readout import Program
 from .train import (
@@ -349,7 +351,15 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
             if progress is not None:
                 progress({"stage": stage, "task": task, "phase": "search"} | d)
 
-        fitted = fit(new.sketch, new.train, val=new.val, config=search_cfg, judge=new.task.judge, progress=relay)
+        executor = current_executor()
+        if executor.kind == "inline":
+            fitted = fit(new.sketch, new.train, val=new.val, config=search_cfg, judge=new.task.judge, progress=relay)
+        else:  # the stage's restarts in shards on the executor (stages stay in order: each builds on the last)
+            fitted = fit_sharded(new.sketch, new.train, val=new.val, config=search_cfg, judge=new.task.judge,
+                                 executor=executor)
+            relay({"step": fitted.steps, "seconds": fitted.seconds,
+                   "val_accuracy": [r.best_accuracy for r in fitted.restarts],
+                   "loss": [r.final_loss for r in fitted.restarts]})
         best = fitted.best
         for name in untrained:
             live[name].module.load_state_dict(best.neural[name].module.state_dict())

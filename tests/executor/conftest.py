@@ -1,11 +1,11 @@
-"""A real 2-node Ray cluster on 127.0.0.1 for the Ray tests (started once, only when a Ray test asks)."""
+"""A real 2-node Ray cluster on 127.0.0.1 for the Ray tests (started once for the Ray test module, stopped after it)."""
 
 from __future__ import annotations
 
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
     """A real Ray cluster of two nodes (one CPU each) on this machine, every process on 127.0.0.1; the second
     node also declares one (logical) GPU so that GPU requests can be placed and checked without a GPU."""

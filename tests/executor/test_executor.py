@@ -181,3 +181,41 @@ def test_reproduce_runs_the_experiment_under_the_chosen_executor(monkeypatch, tm
     assert cli.main(["reproduce", "fake", "--quick", "--out", str(tmp_path)]) == 0
     assert seen == [("processes", 2), ("inline", 1)]
     assert "--executor=processes --workers=2" not in (tmp_path / "fake.json").read_text()  # the last run: inline
+
+
+def test_lifelong_stages_shard_their_restarts_with_the_same_results(tmp_path):
+    import workbench as wb
+    from workbench import nets
+    from workbench.core import Domain, NeuralFunction, TensorType
+    from workbench.library import Library
+    from workbench.lifelong import Schedule, Task, run_lifelong
+
+    Vec4, Bit, Which = TensorType("Vec4", (4,)), Domain("Bit", 2), Domain("Which", 2)
+
+    def make(neural):
+        kw = {"in_shape": [4], "out": 2, "hidden": [8]}
+        a = neural.get("a") or NeuralFunction("a", nets.build("mlp", **kw), input=Vec4, output=Bit, arch=("mlp", kw))
+
+        @wb.sketch(inputs={"x": Vec4}, output=Bit, name="sign")
+        def sign(x):
+            return wb.choose(wb.hole("flip", Which), [a(x), a(x, name="again")])
+
+        return sign
+
+    def data(n, seed):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n, 4, generator=g)
+        return {"x": x}, (x[:, 0] > 0).long()
+
+    tasks = [Task("sign", make, data(64, 0), data(32, 1), data(32, 2)),
+             Task("sign2", make, data(64, 3), data(32, 4), data(32, 5), uses=("a",))]
+    cfg = TrainConfig(restarts=4, steps=30, batch_size=16, validate_every=10, net_lr=1e-2)
+    runs = {}
+    for name, ex in (("inline", InlineExecutor()), ("processes", ProcessExecutor(2))):
+        torch.manual_seed(0)
+        with use(ex):
+            runs[name] = run_lifelong(tasks, library=str(tmp_path / name), config=cfg, schedule=Schedule(steps=5))
+    a, b = runs["inline"], runs["processes"]
+    assert a.accuracy == b.accuracy
+    assert [p.ref for p in a.published] == [p.ref for p in b.published] == ["a@1", "a@2"]
+    assert [e.version for e in Library(str(tmp_path / "processes")).history("a")] == [1, 2]  # written by the driver
