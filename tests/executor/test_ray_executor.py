@@ -76,3 +76,12 @@ def test_a_shard_asking_for_a_gpu_is_placed_on_a_gpu_node(ray_cluster):
 
     job = _FitShard(sk, data, None, None, device="cuda")
     assert job.device == "cuda" and all(c.device == "cpu" for c in shard_configs(CFG, 2))
+
+
+def test_every_ray_process_listens_on_loopback_only(ray_cluster):
+    psutil = pytest.importorskip("psutil")  # a dependency of ray
+
+    pids = {p.pid for p in psutil.Process().children(recursive=True)}
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    assert len(listening) >= 4  # two raylets, the GCS, ... (the cluster's processes are this test's children)
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
