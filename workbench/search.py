@@ -5,7 +5,8 @@ restarts). The soft interpreter is *exact* for a fixed program: with one-hot hol
 likelihood of the data under that discrete program and the nets' current softmax outputs. So every
 ``moves_every`` validations (``TrainConfig(search="moves")``) a :class:`Searcher`:
 
-1. **scores** each active restart's argmax program and its neighbours -- every one-hole change and
+1. **scores** each active restart's argmax program and its neighbours (a restart that was at the top
+   of the previous round with the same program has only its program scored) -- every one-hole change and
    ``moves_pairs`` random two-hole changes -- by exact mean log-likelihood on ``moves_examples``
    training examples (a fresh seeded sample each round, the same for all restarts of the round) plus any
    extra labelled examples (active disambiguation), all candidate programs of all restarts batched as the
@@ -170,6 +171,7 @@ class Searcher:
         self.best_score = [-math.inf] * R
         self.stale = [0] * R
         self.validations = 0
+        self.settled: dict[int, bytes] = {}  # restart -> its program, while at the top (no neighbours scored)
         self.stats = SearchStats()
 
     # -- hooks ----------------------------------------------------------------------------------------
@@ -230,7 +232,9 @@ class Searcher:
         progs = [self._current(r, active, results) for r in range(R)]
         cands, owners, spans = [], [], {}
         for r in range(R):
-            c = neighbours(progs[r], self.sizes, self.rng, self.cfg.moves_pairs) if active[r] else progs[r][None]
+            settled = self.settled.get(r) == progs[r].tobytes()  # at the top last round, same program: no search
+            c = (neighbours(progs[r], self.sizes, self.rng, self.cfg.moves_pairs) if active[r] and not settled
+                 else progs[r][None])
             spans[r] = (sum(len(x) for x in cands), len(c))
             cands.append(c)
             owners += [r] * len(c)
@@ -263,6 +267,7 @@ class Searcher:
             else:
                 self.stale[r] += 1
         at_top = [r for r in range(R) if best_after[r] >= top - TOP_TOL]
+        self.settled = {r: progs[r].tobytes() for r in at_top}
         seen: dict[bytes, int] = {}
         for r in range(R):
             key = progs[r].tobytes()

@@ -41,6 +41,7 @@ from ..core import (
 )
 from ..core.errors import ConfigError, DataError
 from .apply2x2 import APPLY, Int19, Op, apply_op
+from .perception import LabelPerception
 
 BLOCKS = 4
 REGISTERS = 4
@@ -179,14 +180,10 @@ def random_expressions(n: int, digits: int, *, seed: int = 0) -> tuple[torch.Ten
     return sym, torch.tensor([evaluate(s.tolist()) for s in sym])
 
 
-def perception_oracle(nf, x):
-    """Perfect perception on label-filled 'images': pixel value = digit (0..9) or 10 + operator."""
-    v = x[:, 0, 0].round().long()
-    if nf.output.size == 10:
-        lab = v.clamp(max=9)
-    else:
-        lab = (v - 10).clamp(min=0, max=3)
-    return (torch.nn.functional.one_hot(lab, nf.output.size).float() * 50.0).unsqueeze(0)
+#: Perfect perception on label-filled 'images': pixel value = digit (0..9) or 10 + operator
+#: (the one reader of label images every task shares: workbench.tasks.perception)
+PERCEPTION = LabelPerception(by_size={4: 10})
+perception_oracle = PERCEPTION.net_forward
 
 
 def oracle_tapes(symbols: torch.Tensor) -> torch.Tensor:
@@ -194,3 +191,68 @@ def oracle_tapes(symbols: torch.Tensor) -> torch.Tensor:
     enc = symbols.clone()
     enc[:, 1::2] += 10
     return enc.view(*enc.shape, 1, 1).float().expand(*enc.shape, 28, 28)
+
+
+# -- what 2-digit data leaves open (workbench.ambiguity) --------------------------------------------------
+OP_SIGNS = ("+", "-", "*", "/")
+
+
+def show(symbols) -> str:
+    """An expression as text, e.g. ``3 + 4 * 2`` (evaluated left to right, modulo 19)."""
+    s = [int(v) for v in symbols]
+    return " ".join(str(v) if i % 2 == 0 else OP_SIGNS[v] for i, v in enumerate(s))
+
+
+def every_expression(digits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every expression of ``digits`` digits (10^d * 4^(d-1) of them): symbols and values."""
+    import itertools
+
+    rows = [[v for pair in zip(ds, ops + (0,)) for v in pair][:2 * digits - 1]
+            for ds in itertools.product(range(10), repeat=digits) for ops in itertools.product(range(4), repeat=digits - 1)]
+    sym = torch.tensor(rows)
+    return sym, torch.tensor([evaluate(s.tolist()) for s in sym])
+
+
+def probe(digits: int = 3, *, n: int = 400, seed: int = 0, fit_digits: int | None = 2, realise=None):
+    """A :class:`workbench.ambiguity.Probe` of ``n`` random ``digits``-digit expressions read by perfect
+    perception, labelled by their value (the task's generator of distinguishing inputs); ``fit``: every
+    ``fit_digits``-digit expression (what "fits the training data" is judged on). ``realise(symbols)``
+    turns chosen expressions into labelled training tapes (e.g. images; default: label-filled tapes)."""
+    from ..ambiguity import Probe
+
+    sym, val = random_expressions(n, digits, seed=seed)
+    fit = None
+    if fit_digits is not None:
+        s2, v2 = every_expression(fit_digits)
+        fit = Probe({"tape": oracle_tapes(s2)}, net_forward=perception_oracle, labels=v2,
+                    name=f"every {fit_digits}-digit expression, perfect perception")
+
+    def make(idx: torch.Tensor):
+        chosen = sym[idx]
+        if realise is not None:
+            return realise(chosen)
+        return {"tape": oracle_tapes(chosen)}, torch.tensor([evaluate(s.tolist()) for s in chosen])
+
+    return Probe({"tape": oracle_tapes(sym)}, net_forward=perception_oracle, labels=val,
+                 describe=lambda i: show(sym[i]), realise=make, fit=fit, name=f"{n} random {digits}-digit expressions")
+
+
+# -- the task protocol (workbench.tasks.protocol) -------------------------------------------------------
+perception = PERCEPTION
+
+
+def make_data(n: int, digits: int, *, seed: int = 0):
+    """``n`` random ``digits``-digit expressions as perfect-perception (label) tapes, and their values."""
+    sym, val = random_expressions(n, digits, seed=seed)
+    return {"tape": oracle_tapes(sym)}, val
+
+
+def judge(program, digits: tuple[int, ...] = (2, 3, 8), *, n: int = 200, seed: int = 0) -> bool:
+    """Right on ``n`` random expressions of each length in ``digits`` with perfect perception (the
+    read-out program derives itself for each tape length)."""
+    for i, d in enumerate(digits):
+        inputs, values = make_data(n, d, seed=seed + i)
+        out = program.hard(inputs, net_forward=PERCEPTION)["output"]
+        if not bool((out == values).all()):
+            return False
+    return True
