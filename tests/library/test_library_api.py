@@ -29,14 +29,23 @@ def test_round_trip_in_a_fresh_process_is_bitwise_identical(tmp_path, lib, tiny,
     ev = lib.publish(fn, metrics={"accuracy": 0.75}, task="add2x2", dataset="mnist-1k",
                      description="digit net", tags=("v1", "shared"))
     x = torch.randn(32, 8, 8, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        want = fn.module(x)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same reduction order in both processes: outputs compare bitwise
+    try:
+        with torch.no_grad():
+            want = fn.module(x)
+    finally:
+        torch.set_num_threads(threads)
     save_file({"x": x}, tmp_path / "x.safetensors")
+    save_file({k: v.detach().contiguous() for k, v in fn.module.state_dict().items()}, tmp_path / "w.safetensors")
     script = textwrap.dedent(f"""
         import torch
         from safetensors.torch import load_file, save_file
         from workbench.library import Library
+        torch.set_num_threads(1)
         fn = Library({str(lib.location)!r}).load("digit")
+        w = load_file({str(tmp_path / "w.safetensors")!r})
+        assert all(torch.equal(fn.module.state_dict()[k], v) for k, v in w.items()), "weights differ"
         assert fn.origin == {{"library": {str(lib.location)!r}, "name": "digit", "version": 1}}, fn.origin
         with torch.no_grad():
             y = fn.module(load_file({str(tmp_path / "x.safetensors")!r})["x"])
