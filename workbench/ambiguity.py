@@ -104,8 +104,9 @@ class AmbiguityReport(Displayable):
 
     def line(self) -> str:
         n_best = self.n_fitting_programs
+        top = max((g.fit for g in self.best), default=float("nan"))
         head = (f"ambiguity: {n_best} of {self.distinct_programs} distinct programs fit the data equally well "
-                f"({self.fit_on})")
+                f"(fit {top:.3f}: {self.fit_on})")
         if not self.ambiguous:
             if self.probe is None and n_best > 1:
                 return head + "; they agree on the validation inputs (give a probe of other inputs to compare them)"
@@ -208,16 +209,17 @@ def _outputs(sketch: Any, table: dict[str, torch.Tensor], inputs: Mapping[str, t
     return torch.cat([predictions(outs[k].probs).expand(P, -1) for k in sorted(outs)], dim=-1)
 
 
-def report(result: Any, probe: Probe | None = None, *, tol: float = 0.02) -> AmbiguityReport:
+def report(result: Any, probe: Probe | None = None, *, tol: float = 0.02, sketch: Any = None) -> AmbiguityReport:
     """The ambiguity report of a :class:`~workbench.train.FitResult` (see the module docstring).
 
     Fit: with ``probe.fit`` the accuracy of each program there; else the best discrete validation
-    accuracy of its restarts. ``tol``: programs within this of the best fit are data-equivalent."""
+    accuracy of its restarts. ``tol``: programs within this of the best fit are data-equivalent. ``sketch``:
+    the sketch to run the programs with (default ``result.sketch``; e.g. an any-length one for longer probes)."""
     cache = result.__dict__.setdefault("_ambiguity_cache", {})
-    key = (id(probe), tol, len(result.restarts))
+    key = (id(probe), tol, len(result.restarts), id(sketch))
     if key in cache:
         return cache[key]
-    sketch = result.sketch
+    sketch = sketch or result.sketch
     names = list(result.info.holes)
     distinct: dict[tuple, list[int]] = {}
     for r in result.restarts:
