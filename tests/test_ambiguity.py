@@ -77,3 +77,15 @@ def test_report_groups_programs_by_what_they_compute():
     assert {a["s"] for r in [rep.best[0]] for a in r.assignments} == {0, 1}
     assert not rep.ambiguous and len(rep.best) == 1 and rep.distinct_programs == 2
     assert "they compute the same" in rep.line()
+
+
+def test_report_shows_as_a_rich_view_and_in_the_summary_once_a_probe_is_attached():
+    from workbench.viz.reprs import bundle
+
+    res = fit(tiny, TRAIN, val=VAL, config=CFG)
+    b = bundle(report(res, PROBE))
+    assert set(b) == {"application/vnd.ntpt.ambiguity+json", "text/html", "text/plain"}
+    assert b["application/vnd.ntpt.ambiguity+json"]["ambiguous"] is True
+    assert "x=3" in b["text/html"] and "behaviour 1" in b["text/plain"]
+    res.probe = PROBE
+    assert "compute 2 different things" in res.summary()

@@ -215,6 +215,8 @@ def report(result: Any, probe: Probe | None = None, *, tol: float = 0.02, sketch
     Fit: with ``probe.fit`` the accuracy of each program there; else the best discrete validation
     accuracy of its restarts. ``tol``: programs within this of the best fit are data-equivalent. ``sketch``:
     the sketch to run the programs with (default ``result.sketch``; e.g. an any-length one for longer probes)."""
+    if probe is None:
+        probe = result.__dict__.get("probe")  # a probe the user attached: ``result.probe = task_probe``
     cache = result.__dict__.setdefault("_ambiguity_cache", {})
     key = (id(probe), tol, len(result.restarts), id(sketch))
     if key in cache:

@@ -276,3 +276,12 @@ _MAKERS: dict[str, Callable[[Any], tuple[str, dict[str, Callable[[], Any]]]]] = 
     "Trace": _trace, "NeuralFunction": _neural, "Sketch": _sketch, "Program": _program, "FitResult": _fit,
     "EntryVersion": _entry_version, "EntrySummary": _entry_summary,
 }
+
+
+def _ambiguity(rep: Any) -> tuple[str, dict[str, Callable[[], Any]]]:
+    from .ambiguity import ambiguity_maker
+
+    return ambiguity_maker(rep)
+
+
+_MAKERS["AmbiguityReport"] = _ambiguity
