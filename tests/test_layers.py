@@ -178,3 +178,10 @@ def test_core_stays_within_its_line_budget():
 
     total = sum(code_lines(p) for p in (PKG / "core").rglob("*.py"))
     assert total <= 2000, f"workbench/core has {total} code lines (budget 2,000)"
+
+
+def test_the_server_uses_only_the_librarys_public_api():
+    graph = _static_imports()
+    bad = {m: sorted(d for d in deps if d.startswith("workbench.library."))
+           for m, deps in graph.items() if m.startswith("workbench.server")}
+    assert not {m: d for m, d in bad.items() if d}, bad

@@ -33,9 +33,15 @@ from .errors import (
     VersionNotFound,
 )
 from .manifest import BrokenEntry, EntrySummary, EntryVersion
+from .names import check_name, check_version, function_name
+from .staging import InvalidStagingId, StagedNotFound, StagingArea, StagingError
+from .store import Store, resolve
 
 __all__ = [
     "Library", "EntryVersion", "EntrySummary", "LibraryError", "EntryNotFound", "VersionNotFound",
     "InvalidName", "IntegrityError", "UnknownArchitecture", "PublishError", "UnsafePath", "LimitExceeded",
     "StorageError", "BrokenEntry",
+    # what the server extension needs (it uses nothing else of this package)
+    "check_name", "check_version", "function_name", "StagingArea", "StagingError", "InvalidStagingId",
+    "StagedNotFound", "Store", "resolve",
 ]

@@ -29,17 +29,19 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
 from ..core.errors import LibraryError, WorkbenchError
-from ..library.errors import (
+from ..library import (
     EntryNotFound,
     IntegrityError,
     InvalidName,
+    InvalidStagingId,
     LimitExceeded,
     PublishError,
+    StagedNotFound,
+    StagingError,
     StorageError,
     UnknownArchitecture,
     UnsafePath,
 )
-from ..library.staging import InvalidStagingId, StagedNotFound, StagingError
 from . import service
 
 SETTING = "ntpt_library"

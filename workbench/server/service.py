@@ -12,11 +12,17 @@ import warnings
 from typing import Any
 
 from ..core.errors import LibraryError
-from ..library import BrokenEntry, Library
-from ..library.manifest import EntryVersion
-from ..library.names import check_name, check_version, function_name
-from ..library.staging import StagingArea
-from ..library.store import Store, resolve
+from ..library import (
+    BrokenEntry,
+    EntryVersion,
+    Library,
+    StagingArea,
+    Store,
+    check_name,
+    check_version,
+    function_name,
+    resolve,
+)
 
 
 def location_of(setting: str | None) -> str:
