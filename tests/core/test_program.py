@@ -338,3 +338,16 @@ def test_halting_loops_roll_with_step_dependent_constants():
     ns = torch.randint(0, 5, (20,), generator=torch.Generator().manual_seed(2))
     hard = prog.hard({"tape": tapes, "n": ns})["output"].tolist()
     assert [prog(tapes[b], int(ns[b])) for b in range(20)] == hard
+
+
+def test_function_names_never_shadow_helpers_parameters_or_the_program():
+    f = wb.FiniteFunction("_at", lambda a: (a + 1) % 10, inputs=(D,), output=D)
+    g = wb.FiniteFunction("prog", lambda a: (a + 2) % 10, inputs=(D,), output=D)
+    h = wb.FiniteFunction("x", lambda a: (a + 3) % 10, inputs=(D,), output=D)
+
+    @wb.sketch(inputs={"x": D}, output=D)
+    def prog(x):
+        return h(g(f(x)))
+
+    p = Program(prog, {})
+    assert p(1) == 7 and "_at(" not in p.source and "prog(" not in p.source.splitlines()[1]

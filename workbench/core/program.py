@@ -135,7 +135,7 @@ class Graph:
                 continue
             base, k = t.name, 1
             name = base
-            while name in names or name in self.params:
+            while name in names or name in self.params or name in _HELPERS or name == self.name:
                 k += 1
                 name = f"{base}_{k}"
             names[name] = (t, n.op)
