@@ -45,6 +45,7 @@ from .core.sketch import Sketch
 from .executor import current as current_executor
 from .executor import fit_sharded
 from .library import EntryNotFound, Library
+from .provenance import config_dict
 from .readout import Program
 from .train import (
     Examples,
@@ -384,7 +385,11 @@ def run_lifelong(tasks: Iterable[Task], *, library: Library | str, schedule: Sch
             ev = library.publish(live[name], metrics=metrics, task=new.task.name, dataset=data,
                                  description=f"lifelong stage {stage + 1} of {len(states)} ({schedule.kind}): "
                                              f"trained on {', '.join(s.task.name for s in trained)}",
-                                 tags=("lifelong", schedule.kind))
+                                 tags=("lifelong", schedule.kind),
+                                 run={"source": "lifelong", "config": config_dict(cfg), "stage": stage + 1,
+                                      "stages": len(states), "schedule": schedule.kind,
+                                      "steps": fitted.steps + (joint[-1][0] if joint else 0),
+                                      "seconds": round(time.perf_counter() - ts, 3), "trained": "trained"})
             versions[name] = ev.version
             published.append(Published(stage, new.task.name, ev.name, ev.version, ev.parent))
             refs.append(ev.ref)

@@ -11,7 +11,9 @@ your own constructors with :func:`register_architecture`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +42,34 @@ def build(name: str, **kwargs: Any) -> nn.Module:
             f"architecture '{name}' is not registered in this process",
             hint=f"known: {sorted(ARCHITECTURES)}; call workbench.nets.register_architecture('{name}', ctor) first",
         )
-    return ARCHITECTURES[name](**kwargs)
+    module = ARCHITECTURES[name](**kwargs)
+    _note_built(module)
+    return module
+
+
+_BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> sha256 of its weights when built
+
+
+def _note_built(module: nn.Module) -> None:
+    with contextlib.suppress(Exception):  # a module that cannot be fingerprinted is simply not known
+        _BUILT[module] = weights_fingerprint(module)
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """sha256 of a module's state as safetensors bytes (the library's ``weights_sha256``)."""
+    import hashlib
+
+    from safetensors.torch import save as st_save
+
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+    return hashlib.sha256(st_save(state)).hexdigest()
+
+
+def built_fingerprint(module: nn.Module) -> str | None:
+    """The fingerprint ``module`` had when :func:`build` made it (None: not built by :func:`build`).
+
+    Comparing it with the current one tells whether a net was ever trained."""
+    return _BUILT.get(module)
 
 
 @register_architecture("mlp")

@@ -26,6 +26,7 @@ from .core.domains import Seq
 from .core.errors import ConfigError, DataError, TrainingError
 from .core.neural import NeuralFunction
 from .core.sketch import Sketch, SketchInfo
+from .provenance import link as link_provenance
 from .readout import Program, predictions
 
 _FIELD_TYPES: dict[str, Any] = {}
@@ -727,10 +728,10 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         for k in final:
             final[k][r] = snap["logits"][k]
     hole_probs = {k: torch.softmax(v, -1).cpu() for k, v in final.items()}
-    return FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history,
+    return link_provenance(FitResult(sketch, cfg, info, results, step, seconds, hole_probs, interrupted, hole_history,
                      stopped=stopped, stopped_step=stopped_step, judge_error=judge_error,
                      search=searcher.stats if cfg.search == "moves" else None,
-                     examples={"train": train_ex, "val": val_ex, "extra": extra_ex})
+                     examples={"train": train_ex, "val": val_ex, "extra": extra_ex}))  # trained nets know their run
 
 
 def _denormals_flushed() -> bool:

@@ -21,6 +21,7 @@ see :mod:`workbench.library.store` for what publishing guarantees on each kind o
 
 from .api import Library
 from .errors import (
+    DuplicateWeights,
     EntryNotFound,
     IntegrityError,
     InvalidName,
@@ -32,6 +33,7 @@ from .errors import (
     UnsafePath,
     VersionNotFound,
 )
+from .limits import parameter_count
 from .manifest import BrokenEntry, EntrySummary, EntryVersion
 from .names import check_name, check_version, function_name
 from .staging import InvalidStagingId, StagedNotFound, StagingArea, StagingError
@@ -40,8 +42,8 @@ from .store import Store, resolve
 __all__ = [
     "Library", "EntryVersion", "EntrySummary", "LibraryError", "EntryNotFound", "VersionNotFound",
     "InvalidName", "IntegrityError", "UnknownArchitecture", "PublishError", "UnsafePath", "LimitExceeded",
-    "StorageError", "BrokenEntry",
+    "StorageError", "BrokenEntry", "DuplicateWeights",
     # what the server extension needs (it uses nothing else of this package)
     "check_name", "check_version", "function_name", "StagingArea", "StagingError", "InvalidStagingId",
-    "StagedNotFound", "Store", "resolve",
+    "StagedNotFound", "Store", "resolve", "parameter_count",
 ]

@@ -21,7 +21,9 @@ from safetensors.torch import save as st_save
 from .. import nets
 from ..core.errors import LibraryError, WorkbenchError
 from ..core.neural import NeuralFunction
+from ..provenance import note_stored, provenance_of, run_provenance, training_state
 from .errors import (
+    DuplicateWeights,
     EntryNotFound,
     IntegrityError,
     PublishError,
@@ -67,11 +69,22 @@ class Library:
     # -- publishing ----------------------------------------------------------------------------
     def publish(self, fn: NeuralFunction, *, name: str | None = None, metrics: Mapping[str, Any] | None = None,
                 task: str | None = None, dataset: str | None = None, description: str = "",
-                tags: Iterable[str] = ()) -> EntryVersion:
+                tags: Iterable[str] = (), run: Any = None, allow_duplicate: bool = True) -> EntryVersion:
         """Store ``fn`` as a new version (1 + the highest so far) of entry ``name`` (default ``fn.name``).
 
         The parent version is recorded when ``fn`` was loaded from (or published to) this entry;
         afterwards ``fn.origin`` points at the new version.
+
+        Provenance comes by default: a function trained by ``fit`` carries its run (task, data set,
+        training config, steps, seconds, its restart's held-out metrics; see :mod:`workbench.provenance`),
+        used for ``task``, ``dataset`` and ``metrics`` when they are not given. ``run`` overrides it: a
+        ``FitResult`` (its best restart) or a mapping (``source``, ``config``, ``steps``, ``seconds``, ...).
+        Whether the net was ever trained is recorded as ``run["trained"]``.
+
+        With ``allow_duplicate=False`` (what the server and the panel use), weights identical (same
+        sha256) to a version of the entry are refused with :class:`DuplicateWeights` naming that
+        version. The default stays ``True`` so that scripts which publish a loaded function again (to
+        record a new parent/metrics) keep working; :meth:`duplicate_of` checks beforehand.
         """
         if not isinstance(fn, NeuralFunction):
             raise PublishError(f"only neural functions can be published, not {type(fn).__name__}",
@@ -82,12 +95,23 @@ class Library:
         state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in fn.module.state_dict().items()}
         _check_rebuild(constructor, kwargs, state, name)
         weights = st_save(state)
+        sha = hashlib.sha256(weights).hexdigest()
+        prov = _run_of(run, fn, name)
+        if not prov.get("trained"):
+            prov["trained"] = training_state(fn, sha)
+        if metrics is None and isinstance(prov.get("metrics"), Mapping):
+            metrics = prov["metrics"]
+        task = prov.get("task") if task is None and isinstance(prov.get("task"), str) else task
+        dataset = prov.get("dataset") if dataset is None and isinstance(prov.get("dataset"), str) else dataset
+        run_record = {k: v for k, v in prov.items() if k not in ("metrics", "task", "dataset") and v is not None}
+        if not allow_duplicate:
+            self._refuse_duplicate(name, sha)
         draft = EntryVersion(
             name=name, version=1, input=fn.input, output=fn.output, constructor=constructor,
             kwargs=_freeze(kwargs), metrics=check_metrics(metrics, entry=name),
             task=_opt_text(task, "task", name), dataset=_opt_text(dataset, "dataset", name),
-            parent=self._parent_of(fn, name), created="", weights_sha256=hashlib.sha256(weights).hexdigest(),
-            description=str(description), tags=tags, location=self.location,
+            parent=self._parent_of(fn, name), created="", weights_sha256=sha,
+            description=str(description), tags=tags, location=self.location, run=_freeze(run_record),
         )
         draft.to_json()  # fail early (before writing anything) on non-JSON data
         stamped: dict[int, EntryVersion] = {}
@@ -99,7 +123,28 @@ class Library:
 
         version = self._store.publish(name, weights, manifest)
         fn.origin = {"library": self.location, "name": name, "version": version}
+        note_stored(fn.module, sha)
         return stamped[version]
+
+    def duplicate_of(self, name: str, sha256: str) -> EntryVersion | None:
+        """The version of ``name`` whose weights have this sha256, if any (None: no such entry/version)."""
+        name = check_name(name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                history = self.history(name)
+        except EntryNotFound:
+            return None
+        return next((ev for ev in history if ev.weights_sha256 == sha256), None)
+
+    def _refuse_duplicate(self, name: str, sha: str) -> None:
+        same = self.duplicate_of(name, sha)
+        if same is not None:
+            raise DuplicateWeights(
+                f"'{name}' already has these weights as {same.ref} (same sha256 {sha[:12]}...): nothing to publish",
+                existing=same.ref, entry=name, version=same.version,
+                hint=f"use the existing version: Library().load({name!r}, version={same.version}); "
+                     "train the function further before publishing it again")
 
     def _check_arch(self, fn: NeuralFunction, name: str) -> tuple[str, dict[str, Any]]:
         arch = getattr(fn, "arch", None)
@@ -128,7 +173,8 @@ class Library:
 
     # -- reading -------------------------------------------------------------------------------
     def load(self, name: str, version: int | None = None) -> NeuralFunction:
-        """The neural function of ``name@version`` (default: latest), ready to call and to train."""
+        """The neural function of ``name@version``, ready to call and to train. Default: the entry's
+        current version (:meth:`current`: the pinned one, else the latest not deprecated)."""
         ev = self.info(name, version)
         # bounds first: architecture on the meta device, then the weights' header and size
         shapes = check_architecture(ev.constructor, _thaw(ev.kwargs), entry=ev.name, version=ev.version,
@@ -160,6 +206,7 @@ class Library:
         module = _rebuild(ev)
         _load_state(module, state, ev)
         origin = {"library": self.location, "name": ev.name, "version": ev.version}
+        note_stored(module, ev.weights_sha256)
         try:
             return NeuralFunction(function_name(ev.name), module, input=ev.input, output=ev.output,
                                   arch=(ev.constructor, _thaw(ev.kwargs)), origin=origin)
@@ -169,16 +216,81 @@ class Library:
                                  version=ev.version, hint="the manifest was edited; remove this version") from e
 
     def info(self, name: str, version: int | None = None) -> EntryVersion:
-        """The manifest of ``name@version`` (default: latest)."""
+        """The manifest of ``name@version`` (default: the current version, see :meth:`current`)."""
         name = check_name(name)
         if version is None:
-            version = self._visible(name)[-1]
+            version = self.current(name)
         version = check_version(version, entry=name)
         if not self._store.has_manifest(name, version):
             versions = self._visible(name)  # EntryNotFound if there is no such entry at all
             raise VersionNotFound(f"library entry '{name}' has no version {version}", entry=name,
                                   version=version, hint=self._versions_hint(name, versions))
         return self._manifest(name, version)
+
+    # -- versions: pin, deprecate -----------------------------------------------------------------
+    def aliases(self, name: str) -> dict[str, Any]:
+        """``{"pinned": version or None, "deprecated": {version: reason}}`` of entry ``name`` (its
+        ``aliases.json``; a malformed one counts as empty, with a warning)."""
+        name = check_name(name)
+        try:
+            raw = self._store.read_aliases(name)
+        except OSError as e:
+            raise StorageError(f"the aliases of '{name}' cannot be read: {e}", entry=name, errno=e.errno) from e
+        out: dict[str, Any] = {"pinned": None, "deprecated": {}}
+        if raw is None:
+            return out
+        try:
+            data = json.loads(raw)
+            pinned = data.get("pinned")
+            if pinned is not None:
+                out["pinned"] = check_version(pinned, entry=name)
+            out["deprecated"] = {check_version(int(k), entry=name): str(v)
+                                 for k, v in dict(data.get("deprecated") or {}).items()}
+        except (ValueError, TypeError, AttributeError, LibraryError) as e:
+            warnings.warn(f"the aliases file of library entry '{name}' is malformed and ignored: {e}", stacklevel=2)
+            return {"pinned": None, "deprecated": {}}
+        return out
+
+    def _write_aliases(self, name: str, aliases: dict[str, Any]) -> None:
+        data = {"pinned": aliases["pinned"], "deprecated": {str(k): v for k, v in sorted(aliases["deprecated"].items())}}
+        self._store.write_aliases(name, json.dumps(data, indent=2).encode())
+
+    def current(self, name: str) -> int:
+        """The version ``load(name)`` returns: the pinned one (if still there), else the latest that is
+        not deprecated, else the latest."""
+        name = check_name(name)
+        versions = self._visible(name)
+        aliases = self.aliases(name)
+        if aliases["pinned"] in versions:
+            return aliases["pinned"]
+        fresh = [v for v in versions if v not in aliases["deprecated"]]
+        return (fresh or versions)[-1]
+
+    def pin(self, name: str, version: int | None) -> int:
+        """Make ``name@version`` the one ``load(name)`` returns (``None``: unpin, back to the latest).
+        The entry's alias file is replaced atomically. -> the current version afterwards."""
+        name = check_name(name)
+        aliases = self.aliases(name)
+        if version is not None:
+            version = self.info(name, check_version(version, entry=name)).version  # must exist
+        aliases["pinned"] = version
+        self._write_aliases(name, aliases)
+        return self.current(name)
+
+    def deprecate(self, name: str, version: int, reason: str = "deprecated", *, undo: bool = False) -> dict[int, str]:
+        """Mark ``name@version`` deprecated (``load(name)`` skips it unless pinned; it still loads by
+        number), or ``undo`` that. -> the deprecated versions with their reasons."""
+        name = check_name(name)
+        version = self.info(name, check_version(version, entry=name)).version
+        if not isinstance(reason, str) or len(reason) > 500:
+            raise PublishError("a deprecation reason must be a string of at most 500 characters", entry=name)
+        aliases = self.aliases(name)
+        if undo:
+            aliases["deprecated"].pop(version, None)
+        else:
+            aliases["deprecated"][version] = reason or "deprecated"
+        self._write_aliases(name, aliases)
+        return dict(aliases["deprecated"])
 
     def history(self, name: str) -> list[EntryVersion]:
         """Every visible version of ``name``, oldest first (malformed manifests are skipped, with a warning)."""
@@ -348,6 +460,21 @@ def _check_tags(tags: Any, name: str) -> tuple[str, ...]:
         raise PublishError(f"tags of '{name}' must be strings, got {[type(t).__name__ for t in tags][:5]}",
                            entry=name, hint="e.g. tags=['mnist', 'digits']")
     return tags
+
+
+def _run_of(run: Any, fn: NeuralFunction, name: str) -> dict[str, Any]:
+    """The run provenance to record: ``run`` (a FitResult or a mapping), else what ``fn`` carries."""
+    if run is None:
+        return provenance_of(fn)
+    if hasattr(run, "restarts") and hasattr(run, "config"):  # a FitResult: its best restart
+        restart = next((r for r in run.restarts if any(nf is fn for nf in r.neural.values())), run.best)
+        return run_provenance(run, restart)
+    if not isinstance(run, Mapping):
+        raise PublishError(f"run of '{name}' must be a FitResult or a mapping, got {type(run).__name__}", entry=name)
+    try:
+        return json.loads(json.dumps(dict(run), allow_nan=False, default=str))
+    except (TypeError, ValueError) as e:
+        raise PublishError(f"run of '{name}' is not JSON data: {e}", entry=name) from e
 
 
 def _one_line(e: BaseException) -> str:

@@ -6,7 +6,7 @@ from ..core.errors import LibraryError
 
 __all__ = [
     "LibraryError", "EntryNotFound", "VersionNotFound", "InvalidName", "IntegrityError",
-    "UnknownArchitecture", "PublishError", "UnsafePath", "LimitExceeded", "StorageError",
+    "UnknownArchitecture", "PublishError", "UnsafePath", "LimitExceeded", "StorageError", "DuplicateWeights",
 ]
 
 
@@ -68,4 +68,13 @@ class StorageError(_Located):
     def __init__(self, message: str, *, errno: int | None = None, entry: str | None = None,
                  version: int | None = None, hint: str | None = None):
         self.errno = errno
+        super().__init__(message, entry=entry, version=version, hint=hint)
+
+
+class DuplicateWeights(PublishError):
+    """The weights to publish are already a version of the entry (same sha256): ``existing`` is its ref."""
+
+    def __init__(self, message: str, *, existing: str, entry: str | None = None, version: int | None = None,
+                 hint: str | None = None):
+        self.existing = existing
         super().__init__(message, entry=entry, version=version, hint=hint)

@@ -143,3 +143,20 @@ def check_weights_header(head: bytes, size: int, shapes: Mapping[str, tuple[int,
 def _short(kwargs: Any) -> str:
     text = repr(dict(kwargs)) if isinstance(kwargs, Mapping) else repr(kwargs)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def parameter_count(constructor: str, kwargs: Mapping[str, Any]) -> int | None:
+    """Parameters + buffers of architecture ``constructor(**kwargs)``, counted on the meta device
+    (None when it cannot be built in this process)."""
+    try:
+        return count_parameters(check_architecture(constructor, _plain(kwargs), entry=None))
+    except Exception:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -12,7 +12,7 @@ import html
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -41,6 +41,7 @@ class EntryVersion:
     description: str = ""
     tags: tuple[str, ...] = ()
     location: str = ""
+    run: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # how it was trained: source, config, steps, seconds, trained
 
     @property
     def ref(self) -> str:
@@ -69,7 +70,8 @@ class EntryVersion:
             "architecture": {"constructor": self.constructor, "kwargs": _thaw(self.kwargs)},
             "metrics": dict(self.metrics),
             "provenance": {"task": self.task, "dataset": self.dataset, "parent": self.parent,
-                           "created": self.created, "weights_sha256": self.weights_sha256},
+                           "created": self.created, "weights_sha256": self.weights_sha256,
+                           **({"run": _thaw(self.run)} if self.run else {})},
             "description": self.description,
             "tags": list(self.tags),
         }
@@ -103,6 +105,7 @@ class EntryVersion:
                 weights_sha256=_str(prov["weights_sha256"]),
                 description=_str(m.get("description", "")),
                 tags=tuple(_str(t) for t in m.get("tags", [])), location=location,
+                run=_freeze(_run(prov.get("run"))),
             )
         except Exception as e:  # any malformation: JSON, missing keys, wrong types, bad domain
             raise IntegrityError(f"the manifest of library entry '{name}@{version}' is malformed: "
@@ -122,6 +125,7 @@ class EntryVersion:
             ("task", self.task or ""), ("dataset", self.dataset or ""),
             ("parent", f"{self.name}@{self.parent}" if self.parent else "none"),
             ("created", self.created), ("sha256", self.weights_sha256[:16] + "..."),
+            ("trained by", run_line(self.run)),
             ("description", self.description), ("tags", ", ".join(self.tags)),
             ("library", self.location),
         ]
@@ -225,3 +229,25 @@ def _opt_int(v: Any) -> int | None:
     if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
         raise TypeError(f"expected an int or null, got {v!r}")
     return v
+
+
+def _run(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"provenance.run must be an object, got {type(value).__name__}")
+    return value
+
+
+def run_line(run: Mapping[str, Any]) -> str:
+    """One line about how a version was trained: ``fit, 600 steps, 92.0 s, trained``."""
+    if not run:
+        return ""
+    bits = [str(run.get("source") or "")]
+    if isinstance(run.get("steps"), int):
+        bits.append(f"{run['steps']} steps")
+    if isinstance(run.get("seconds"), (int, float)):
+        bits.append(f"{run['seconds']:.1f} s")
+    if run.get("trained") is not None:
+        bits.append({"untrained": "NEVER TRAINED"}.get(str(run["trained"]), str(run["trained"])))
+    return ", ".join(b for b in bits if b)

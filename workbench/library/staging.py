@@ -55,6 +55,7 @@ from .. import nets
 from ..core.domains import Domain, TensorType
 from ..core.errors import LibraryError
 from ..core.neural import NeuralFunction
+from ..provenance import provenance_of, training_state
 from .errors import IntegrityError, LimitExceeded, PublishError, UnsafePath
 from .limits import (
     MAX_HEADER_BYTES,
@@ -128,6 +129,7 @@ class Staged:
     description: str = ""
     tags: tuple[str, ...] = ()
     draft: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # how it was trained (workbench.provenance)
 
 
 def check_id(staging_id: object) -> str:
@@ -173,8 +175,18 @@ class StagingArea:
             raise PublishError(f"neural function '{fn.name}' has no architecture spec, so it cannot be published",
                                entry=fn.name, hint="pass arch=(constructor, kwargs) to NeuralFunction, "
                                                    "e.g. arch=('mlp', {'out': 10})")
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in fn.module.state_dict().items()}
+        weights = st_save(state)
+        sha = hashlib.sha256(weights).hexdigest()
+        run = provenance_of(fn)  # a net trained by fit carries its run (workbench.provenance)
+        run["trained"] = run.get("trained") or training_state(fn, sha)
         if metrics is None:
             metrics = getattr(fn, "metrics", None)
+        if metrics is None and isinstance(run.get("metrics"), dict):
+            metrics = run["metrics"]
+        task = run.get("task") if task is None and isinstance(run.get("task"), str) else task
+        dataset = run.get("dataset") if dataset is None and isinstance(run.get("dataset"), str) else dataset
+        run = {k: v for k, v in run.items() if k not in ("metrics", "task", "dataset") and v is not None}
         if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
             raise PublishError(f"tags of '{fn.name}' must be a list of strings, got {type(tags).__name__}",
                                entry=fn.name, hint="e.g. tags=['mnist']")
@@ -182,8 +194,6 @@ class StagingArea:
             if value is not None and not isinstance(value, str):
                 raise PublishError(f"{what} of '{fn.name}' must be a string or None, got {type(value).__name__}",
                                    entry=fn.name)
-        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in fn.module.state_dict().items()}
-        weights = st_save(state)
         draft = {
             "kind": KIND,
             "schema": 1,
@@ -199,7 +209,8 @@ class StagingArea:
             "metrics": dict(check_metrics(metrics, entry=fn.name)),
             "task": task, "dataset": dataset, "description": str(description),
             "tags": [str(t) for t in tags],
-            "weights_sha256": hashlib.sha256(weights).hexdigest(),
+            "weights_sha256": sha,
+            "run": run,
         }
         try:
             text = json.dumps(draft, sort_keys=True, allow_nan=False)
@@ -390,6 +401,9 @@ class StagingArea:
                 raise ValueError("'origin' must be an object or null")
             if not isinstance(draft.get("weights_sha256"), str):
                 raise ValueError("'weights_sha256' must be a string")
+            run = draft.get("run") or {}
+            if not isinstance(run, dict):
+                raise ValueError("'run' must be an object or null")
         except LibraryError:
             raise
         except Exception as e:
@@ -431,7 +445,8 @@ class StagingArea:
                                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                                hint="re-run the cell that displays the function") from e
         return Staged(id=staging_id, function=fn, metrics=metrics, task=draft.get("task"),
-                      dataset=draft.get("dataset"), description=description, tags=tuple(tags), draft=draft)
+                      dataset=draft.get("dataset"), description=description, tags=tuple(tags), draft=draft,
+                      run=run)
 
     def info(self, staging_id: str) -> dict[str, Any]:
         """The draft manifest of a staged function (no weights read)."""

@@ -50,6 +50,7 @@ from .errors import LibraryError, LimitExceeded, StorageError, UnsafePath
 from .names import parse_version_dir, version_dir
 
 MANIFEST, WEIGHTS, TOMBSTONE = "manifest.json", "weights.safetensors", "removed.json"
+ALIASES = "aliases.json"  # per entry: {"pinned": version or null, "deprecated": {"3": "reason"}}
 STALE_SECONDS = 30 * 60
 _TMP = ".tmp-"
 _CLAIM_LOCK = threading.Lock()
@@ -322,6 +323,40 @@ class Store:
                 continue
             removed += self._clean_stale(name)
         return removed
+
+    # -- the entry's alias file (pin, deprecations) -----------------------------------------------
+    def read_aliases(self, name: str, *, limit: int = 65536) -> bytes | None:
+        """The bytes of ``<name>/aliases.json`` or None when there is none (a link: UnsafePath)."""
+        path = self.path(name, ALIASES)
+        if not self.local:
+            return self.fs.cat_file(path) if self.fs.isfile(path) else None
+        self.guard(name, missing_ok=True)
+        if check_plain(path, "file", entry=name, missing_ok=True) is None:
+            return None
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise LimitExceeded(f"refused: {path} has more than {limit} bytes", entry=name)
+        return data
+
+    def write_aliases(self, name: str, data: bytes) -> None:
+        """Replace ``<name>/aliases.json`` atomically (a temp file in the entry, fsync, rename over)."""
+        path = self.path(name, ALIASES)
+        if not self.local:
+            self.fs.pipe_file(path, data)
+            return
+        self.guard(name)
+        check_plain(path, "file", entry=name, missing_ok=True)  # a link in its place: refused
+        tmp = self.path(name, f".aliases-{uuid.uuid4().hex}.part")
+        try:
+            self._write(tmp, data)
+            os.replace(tmp, path)
+            _fsync_dir(self.path(name))
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise storage_error(e, path, "write", entry=name) from e
 
     # -- removing ------------------------------------------------------------------------------
     def remove(self, name: str, version: int) -> None:

@@ -5,8 +5,10 @@ GET      /ntpt/library                               entries (summary, provenanc
 GET      /ntpt/library/stamp                         the change stamp only (cheap; polled)
 GET      /ntpt/library/entries/<name>                one entry's history with metrics
 DELETE   /ntpt/library/entries/<name>/versions/<v>   remove one version
-GET      /ntpt/library/staging/<id>                  a staged function's draft manifest
-POST     /ntpt/library/publish                       {"staging_id", "name"?}: publish a staged function
+GET      /ntpt/library/staging/<id>?name=<n>         a staged function's draft + what publishing it changes
+POST     /ntpt/library/publish                       {"staging_id", "name"?, "description"?, "tags"?}
+POST     /ntpt/library/entries/<name>/pin            {"version": k or null}: what load(name) returns
+POST     /ntpt/library/entries/<name>/versions/<v>/deprecate   {"reason"?, "undo"?}
 =======  ==========================================  =========================================
 
 Errors are JSON ``{"error": type, "message", "hint"}`` with a 4xx status: a body larger than
@@ -30,6 +32,7 @@ from tornado.web import HTTPError
 
 from ..core.errors import LibraryError, WorkbenchError
 from ..library import (
+    DuplicateWeights,
     EntryNotFound,
     IntegrityError,
     InvalidName,
@@ -50,7 +53,7 @@ MAX_DEPTH = 8          # nesting of a request body's JSON
 
 # (error class, HTTP status), most specific first.
 STATUS: list[tuple[type[BaseException], int]] = [
-    (InvalidStagingId, 400), (InvalidName, 400), (PublishError, 400),
+    (DuplicateWeights, 409), (InvalidStagingId, 400), (InvalidName, 400), (PublishError, 400),
     (StagedNotFound, 404), (EntryNotFound, 404),
     (IntegrityError, 409), (UnsafePath, 409), (LimitExceeded, 413),
     (UnknownArchitecture, 422), (StagingError, 422), (LibraryError, 400), (WorkbenchError, 422),
@@ -104,7 +107,10 @@ def error_body(e: BaseException) -> dict[str, Any]:
     message = str(e.args[0]) if e.args else str(e)
     if hint and message.endswith(f"\n  hint: {hint}"):
         message = message[: -len(f"\n  hint: {hint}")]
-    return {"error": type(e).__name__, "message": message, "hint": hint}
+    body = {"error": type(e).__name__, "message": message, "hint": hint}
+    if isinstance(e, DuplicateWeights):
+        body["existing"] = e.existing
+    return body
 
 
 class LibraryHandler(APIHandler):
@@ -169,7 +175,8 @@ class NotFoundHandler(LibraryHandler):
     def _not_found(self, *args: Any) -> None:
         self.reply(404, {"error": "NotFound", "message": f"no endpoint {self.request.path}",
                          "hint": "endpoints: GET /ntpt/library, /stamp, /entries/<name>, /staging/<id>; "
-                                 "POST /publish; DELETE /entries/<name>/versions/<v>"})
+                                 "POST /publish, /entries/<name>/pin, /entries/<name>/versions/<v>/deprecate; "
+                                 "DELETE /entries/<name>/versions/<v>"})
 
     get = post = put = delete = patch = head = options = _not_found
 
@@ -204,7 +211,10 @@ class VersionHandler(LibraryHandler):
 class StagingHandler(LibraryHandler):
     @tornado.web.authenticated
     async def get(self, staging_id: str) -> None:
-        await self.call(service.staged_info, staging_id)
+        name = self.get_argument("name", None)
+        if name is not None and len(name) > 1000:
+            return self.reply(400, {"error": "BadRequest", "message": "'name' is too long", "hint": None})
+        await self.call(service.staged_info, staging_id, name)
 
 
 class PublishHandler(LibraryHandler):
@@ -215,16 +225,53 @@ class PublishHandler(LibraryHandler):
             if "staging_id" not in body:
                 raise BadRequest("the request needs a 'staging_id'",
                                  hint='send {"staging_id": "<32 hex digits>", "name": "<entry name>"}')
-            unknown = set(body) - {"staging_id", "name"}
+            unknown = set(body) - {"staging_id", "name", "description", "tags"}
             if unknown:
                 raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))}",
-                                 hint="only 'staging_id' and 'name' are accepted (paths are not)")
+                                 hint="only 'staging_id', 'name', 'description' and 'tags' are accepted "
+                                      "(paths are not)")
             name = body.get("name")
             if name is not None and not isinstance(name, str):
                 raise BadRequest("'name' must be a string")
+            description = body.get("description")
+            if description is not None and (not isinstance(description, str) or len(description) > 4000):
+                raise BadRequest("'description' must be a string of at most 4000 characters")
+            tags = body.get("tags")
+            if tags is not None and (not isinstance(tags, list) or len(tags) > 50
+                                     or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags)):
+                raise BadRequest("'tags' must be a list of at most 50 strings of 1..64 characters")
         except BadRequest as e:
             return self.reply(e.status, {"error": "BadRequest", "message": str(e), "hint": e.hint})
-        await self.call(service.publish_staged, body["staging_id"], name, status=201)
+        await self.call(service.publish_staged, body["staging_id"], name, description, tags, status=201)
+
+
+class PinHandler(LibraryHandler):
+    @tornado.web.authenticated
+    async def post(self, name: str) -> None:
+        try:
+            body = self.json_body()
+            if set(body) - {"version"} or "version" not in body:
+                raise BadRequest("send {\"version\": <int>} to pin, {\"version\": null} to unpin")
+        except BadRequest as e:
+            return self.reply(e.status, {"error": "BadRequest", "message": str(e), "hint": e.hint})
+        await self.call(service.pin_version, name, body["version"])
+
+
+class DeprecateHandler(LibraryHandler):
+    @tornado.web.authenticated
+    async def post(self, name: str, version: str) -> None:
+        try:
+            body = self.json_body()
+            if set(body) - {"reason", "undo"}:
+                raise BadRequest("only 'reason' and 'undo' are accepted")
+            reason = body.get("reason", "deprecated")
+            if not isinstance(reason, str) or len(reason) > 500:
+                raise BadRequest("'reason' must be a string of at most 500 characters")
+            if not isinstance(body.get("undo", False), bool):
+                raise BadRequest("'undo' must be true or false")
+        except BadRequest as e:
+            return self.reply(e.status, {"error": "BadRequest", "message": str(e), "hint": e.hint})
+        await self.call(service.deprecate_version, name, version, reason, body.get("undo", False))
 
 
 def routes(base: str = "ntpt/library") -> list[tuple[str, type[LibraryHandler]]]:
@@ -235,6 +282,8 @@ def routes(base: str = "ntpt/library") -> list[tuple[str, type[LibraryHandler]]]
         (rf"/{base}/publish", PublishHandler),
         (rf"/{base}/staging/{seg}", StagingHandler),
         (rf"/{base}/entries/{seg}", EntryHandler),
+        (rf"/{base}/entries/{seg}/pin", PinHandler),
         (rf"/{base}/entries/{seg}/versions/{seg}", VersionHandler),
+        (rf"/{base}/entries/{seg}/versions/{seg}/deprecate", DeprecateHandler),
         (rf"/{base}/.*", NotFoundHandler),
     ]
