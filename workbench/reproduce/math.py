@@ -348,7 +348,10 @@ def _disambiguate(size: Size, seed: int, sketch, res, train, val, judge, pools: 
                            "note": "no distinguishing input: nothing to add"}
     chosen = rep.choose(size.examples_added)
     extra = rep.examples(size.examples_added)
-    cfg = search_config(size, seed).replace(restarts=len(res.restarts), steps=size.resume_steps, search="moves")
+    # a move round every 25 steps and recycling after one round without improvement: the resumed restarts
+    # already fit 2 digits, so what is left is moving them (or mutations of the best) onto the extra examples
+    cfg = search_config(size, seed).replace(restarts=len(res.restarts), steps=size.resume_steps, search="moves",
+                                            validate_every=25 if size.resume_steps >= 100 else 10, stuck_after=1)
     more = resume(res, train, extra=extra, val=val, config=cfg, sketch=sketch)
     correct = sum(judge(r.assignment) for r in more.restarts)
     fit2 = sum(judge.correct_on(r.assignment, 2) for r in more.restarts)
@@ -357,6 +360,7 @@ def _disambiguate(size: Size, seed: int, sketch, res, train, val, judge, pools: 
     after = report(more, probe, sketch=sketch)
     return ambiguity, {"examples_added": len(chosen), "restarts": len(more.restarts), "restarts_correct": correct,
                        "restarts_fit": fit2, "expressions": [d.text for d in chosen], "steps": size.resume_steps,
+                       "validate_every": cfg.validate_every, "stuck_after": cfg.stuck_after,
                        "seconds": more.seconds, "ambiguity_after": after.line(),
                        "moves": None if more.search is None else more.search.line()}
 
