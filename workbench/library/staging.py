@@ -25,7 +25,7 @@ Reading refuses links and special files and checks sizes and the architecture's 
 >>> lib = tempfile.mkdtemp()
 >>> info = stage(fn, library=lib)
 >>> sorted(info)
-['id', 'library', 'name', 'signature']
+['id', 'library', 'name', 'origin', 'signature']
 >>> StagingArea(lib).load(info["id"]).function.signature
 'Vec4 -> Bit[2]'
 """
@@ -167,7 +167,7 @@ class StagingArea:
     # -- writing (the kernel's side) -------------------------------------------------------------
     def stage(self, fn: NeuralFunction, *, metrics: Mapping[str, Any] | None = None, task: str | None = None,
               dataset: str | None = None, description: str = "", tags: Iterable[str] = ()) -> dict[str, Any]:
-        """Write ``fn`` (weights + draft manifest) and return ``{"id", "name", "signature", "library"}``."""
+        """Write ``fn`` (weights + draft manifest) and return ``{"id", "name", "signature", "library", "origin"}``."""
         if not isinstance(fn, NeuralFunction):
             raise PublishError(f"only neural functions can be staged, not {type(fn).__name__}")
         arch = getattr(fn, "arch", None)
@@ -225,7 +225,8 @@ class StagingArea:
             staging_id = self._find(digest) or self._write(text, weights, digest)
         except OSError as e:
             raise storage_error(e, self.root, f"stage '{fn.name}' in") from e
-        return {"id": staging_id, "name": fn.name, "signature": fn.signature, "library": self.library_location}
+        return {"id": staging_id, "name": fn.name, "signature": fn.signature, "library": self.library_location,
+                "origin": _plain(fn.origin)}
 
     def _write(self, text: str, weights: bytes, digest: str) -> str:
         staging_id = uuid.uuid4().hex
@@ -518,7 +519,7 @@ def stage(fn: NeuralFunction, *, staging_dir: str | os.PathLike[str] | None = No
           library: str | os.PathLike[str] | None = None, metrics: Mapping[str, Any] | None = None,
           task: str | None = None, dataset: str | None = None, description: str = "",
           tags: Iterable[str] = ()) -> dict[str, Any]:
-    """Write ``fn`` into the staging area and return ``{"id", "name", "signature", "library"}``.
+    """Write ``fn`` into the staging area and return ``{"id", "name", "signature", "library", "origin"}``.
 
     The staging area is ``<library>/.staging`` (``library`` defaults to the library's default
     location: ``$WORKBENCH_LIBRARY`` or ``./library``), or ``staging_dir`` when given. Raises

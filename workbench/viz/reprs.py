@@ -230,6 +230,34 @@ def _fit(result: Any) -> tuple[str, dict[str, Callable[[], Any]]]:
     from .training import training_figure, training_spec
 
     spec = _Lazy(lambda: training_spec(result) | {"summary": result.summary()})
+    png = _Lazy(lambda: data_uri(figure_png(training_figure(spec())), "image/png"))
+
+    def trained_cards() -> list[dict[str, Any]]:
+        """The best restart's trained neural functions as draggable cards (with their run's metrics)."""
+        from ..provenance import provenance_of
+
+        frozen = {id(nf) for nf in result.info.neural.values()}
+        out = []
+        for nf in result.best.neural.values():
+            if id(nf) in frozen:
+                continue
+            card = _neural(nf)[1]["json"]()
+            prov = provenance_of(nf)
+            card["trained"], card["metrics"] = prov.get("trained", "trained"), prov.get("metrics") or {}
+            out.append(card)
+        return out
+
+    def payload() -> dict[str, Any]:
+        data = dict(spec())
+        try:
+            data["png"] = png()
+        except Exception:  # the curves are optional in the extension's view (the HTML names the failure)
+            data["png"] = None
+        try:
+            data["neural"] = trained_cards()
+        except Exception:  # cards are a convenience: never lose the fit's view over them
+            data["neural"] = []
+        return _checked(jsonable(data))
 
     def page() -> str:
         s = spec()
@@ -246,9 +274,10 @@ def _fit(result: Any) -> tuple[str, dict[str, Callable[[], Any]]]:
         prog = f"<div>best program (restart {s['best']}):</div>{_pre(best['program'])}" if best and best["program"] else ""
         note = " <span style='color:#b45309'>(interrupted: best so far)</span>" if s["interrupted"] else ""
         title = f"fit <code>{_e(s['sketch'])}</code>: {s['steps']} steps, {s['seconds']:.1f} s{note}"
-        return _card(title, table + prog + _png(training_figure(s), "training curves"), kind="fit")
+        img = f"<img alt='training curves' style='max-width:100%' src='{png()}'/>"
+        return _card(title, table + prog + img, kind="fit")
 
-    return "fit", {"json": lambda: _checked(spec()), "text/html": page, "text/plain": lambda: result.summary()}
+    return "fit", {"json": payload, "text/html": page, "text/plain": lambda: result.summary()}
 
 
 def _fmt(x: Any) -> str:

@@ -23,6 +23,25 @@ export interface IEntry {
   tags: string[];
   tasks: string[];
   architecture: string | null;
+  /** The version `Library().load(name)` returns (pinned, else latest not deprecated). */
+  current?: number;
+  pinned?: number | null;
+  deprecated?: number[];
+  parameters?: number | null;
+  weights_sha256?: string | null;
+  run?: IRun;
+}
+
+/** How a version was trained (`provenance.run` of its manifest). */
+export interface IRun {
+  source?: string;
+  trained?: string;
+  steps?: number;
+  seconds?: number;
+  config?: Record<string, unknown>;
+  restart?: number;
+  stage?: number;
+  [key: string]: unknown;
 }
 
 export interface IListing {
@@ -46,13 +65,55 @@ export interface IVersion {
   created: string;
   tags: string[];
   description: string;
+  dataset?: string | null;
+  parameters?: number | null;
+  weights_sha256?: string;
+  run?: IRun;
+  pinned?: boolean;
+  deprecated?: string | null;
 }
 
 export interface IDetail {
   name: string;
   location: string;
   variable: string;
+  current?: number | null;
+  pinned?: number | null;
   versions: IVersion[];
+}
+
+/** One side of the publish preview. */
+export interface IPreviewSide {
+  ref?: string;
+  architecture: string;
+  parameters: number | null;
+  metrics: Record<string, number>;
+  trained: string | null;
+  task?: string | null;
+  signature?: string | null;
+}
+
+/** What publishing a staged function as `name` changes against the entry's latest version. */
+export interface IPreview {
+  name: string;
+  version: number;
+  new: IPreviewSide & { dataset?: string | null; run?: IRun };
+  latest: IPreviewSide | null;
+  parent: number | null;
+  duplicate: string | null;
+  warnings: { kind: string; message: string }[];
+}
+
+export interface IStagedInfo {
+  id: string;
+  draft: Record<string, unknown>;
+  exists: boolean;
+  preview: IPreview | null;
+}
+
+export interface IPublishExtra {
+  description?: string;
+  tags?: string[];
 }
 
 export interface IPublished {
@@ -65,8 +126,11 @@ export interface ILibraryAPI {
   stamp(): Promise<{ stamp: string; location: string }>;
   list(): Promise<IListing>;
   detail(name: string): Promise<IDetail>;
-  publish(stagingId: string, name?: string): Promise<IPublished>;
+  publish(stagingId: string, name?: string, extra?: IPublishExtra): Promise<IPublished>;
   remove(name: string, version: number): Promise<void>;
+  preview?(stagingId: string, name: string): Promise<IStagedInfo>;
+  pin?(name: string, version: number | null): Promise<{ current: number; pinned: number | null }>;
+  deprecate?(name: string, version: number, reason: string, undo?: boolean): Promise<unknown>;
 }
 
 /** An error reply of the server (or a network failure). */
@@ -98,12 +162,36 @@ export class LibraryAPI implements ILibraryAPI {
     return this.request(`entries/${encodeURIComponent(name)}`);
   }
 
-  publish(stagingId: string, name?: string): Promise<IPublished> {
-    const body: Record<string, string> = { staging_id: stagingId };
+  publish(stagingId: string, name?: string, extra: IPublishExtra = {}): Promise<IPublished> {
+    const body: Record<string, unknown> = { staging_id: stagingId };
     if (name !== undefined) {
       body.name = name;
     }
+    if (extra.description) {
+      body.description = extra.description;
+    }
+    if (extra.tags?.length) {
+      body.tags = extra.tags;
+    }
     return this.request('publish', { method: 'POST', body: JSON.stringify(body) });
+  }
+
+  preview(stagingId: string, name: string): Promise<IStagedInfo> {
+    return this.request(`staging/${encodeURIComponent(stagingId)}?name=${encodeURIComponent(name)}`);
+  }
+
+  pin(name: string, version: number | null): Promise<{ current: number; pinned: number | null }> {
+    return this.request(`entries/${encodeURIComponent(name)}/pin`, {
+      method: 'POST',
+      body: JSON.stringify({ version })
+    });
+  }
+
+  deprecate(name: string, version: number, reason: string, undo = false): Promise<unknown> {
+    return this.request(`entries/${encodeURIComponent(name)}/versions/${version}/deprecate`, {
+      method: 'POST',
+      body: JSON.stringify({ reason, undo })
+    });
   }
 
   async remove(name: string, version: number): Promise<void> {

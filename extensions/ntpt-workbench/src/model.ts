@@ -7,7 +7,7 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { ApiError, IDetail, IEntry, ILibraryAPI, IPublished } from './api';
+import type { ApiError, IDetail, IEntry, ILibraryAPI, IPublished, IPublishExtra, IStagedInfo } from './api';
 import { matches } from './names';
 
 export interface IModelOptions {
@@ -120,11 +120,30 @@ export class LibraryModel {
     return this.api.detail(name);
   }
 
-  async publish(stagingId: string, name?: string): Promise<IPublished> {
-    const result = await this.api.publish(stagingId, name);
+  async publish(stagingId: string, name?: string, extra?: IPublishExtra): Promise<IPublished> {
+    const result = await this.api.publish(stagingId, name, extra);
     await this.refreshNow();
     this._published.emit(result);
     return result;
+  }
+
+  async preview(stagingId: string, name: string): Promise<IStagedInfo | null> {
+    return this.api.preview ? this.api.preview(stagingId, name) : null;
+  }
+
+  async pin(name: string, version: number | null): Promise<void> {
+    await this.api.pin?.(name, version);
+    await this.refreshNow();
+  }
+
+  async deprecate(name: string, version: number, reason: string, undo = false): Promise<void> {
+    await this.api.deprecate?.(name, version, reason, undo);
+    await this.refreshNow();
+  }
+
+  /** False while the server cannot be reached (publishing is then disabled). */
+  get connected(): boolean {
+    return this._error === null || (this._error.status !== 0 && this._error.status < 500);
   }
 
   async remove(name: string, version: number): Promise<void> {

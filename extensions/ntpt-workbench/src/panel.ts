@@ -13,7 +13,8 @@ import { acceptCards, armDrag, INeuralCard, startEntryDrag } from './dnd';
 import { h } from './dom';
 import type { LibraryModel } from './model';
 import { formatMetrics, loadCode } from './names';
-import { AskName, askName, publishCard } from './publish';
+import { paramsText, runText, trainedText, versionDetails } from './provenance';
+import { AskName, askName, Confirm, confirmPublish, publishCard } from './publish';
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
@@ -38,7 +39,8 @@ export function shortPath(path: string, max = 36): string {
 export class LibraryPanel extends Widget {
   constructor(
     readonly model: LibraryModel,
-    private readonly ask: AskName = askName
+    private readonly ask: AskName = askName,
+    private readonly confirm: Confirm = confirmPublish
   ) {
     super();
     this.id = 'ntpt-library';
@@ -79,8 +81,13 @@ export class LibraryPanel extends Widget {
 
   /** Publish a dropped card and report the outcome in the status line. */
   async publish(card: INeuralCard): Promise<void> {
+    if (!this.model.connected) {
+      this.setStatus('error', `Cannot publish ${card.name}: the library server is not reachable`,
+        'publishing is disabled until the Jupyter server answers again');
+      return;
+    }
     this.setStatus('busy', `Publishing ${card.name}…`);
-    const outcome = await publishCard(card, this.model, this.ask);
+    const outcome = await publishCard(card, this.model, this.ask, this.confirm);
     if (outcome.kind === 'published') {
       const e = outcome.result.entry;
       const parent = e.parent ? ` (from version ${e.parent})` : '';
@@ -125,11 +132,28 @@ export class LibraryPanel extends Widget {
     if (!model.ready) {
       items.push(h('li', { class: 'jp-ntpt-empty', text: 'Loading…' }));
     } else if (model.entries.length === 0) {
-      items.push(h('li', { class: 'jp-ntpt-empty', text: 'The library is empty: publish a function.' }));
+      items.push(
+        h('li', {
+          class: 'jp-ntpt-empty',
+          text:
+            'The library is empty. To publish a function: display it in a notebook (or a fit result, ' +
+            'which shows its trained functions as cards) and drag its card onto this panel; or run ' +
+            'Library().publish(fn) in the notebook.'
+        })
+      );
     } else if (entries.length === 0) {
       items.push(h('li', { class: 'jp-ntpt-empty', text: 'No entry matches the filter.' }));
     }
     this._list.replaceChildren(...items);
+    for (const name of Array.from(this._open)) {
+      const li = this._list.querySelector(`.jp-ntpt-entry[data-name="${CSS.escape(name)}"]`) as HTMLElement | null;
+      const entry = model.entry(name);
+      if (li && entry) {
+        void this.toggleHistory(entry, li, true);
+      } else {
+        this._open.delete(name);
+      }
+    }
   }
 
   private renderEntry(entry: IEntry): HTMLElement {
@@ -164,6 +188,23 @@ export class LibraryPanel extends Widget {
         ]),
         h('div', { class: 'jp-ntpt-signature', text: entry.signature }),
         metrics ? h('div', { class: 'jp-ntpt-metrics', text: metrics }) : null,
+        h('div', {
+          class: 'jp-ntpt-details',
+          text: [
+            entry.architecture ?? '',
+            entry.parameters != null ? `${paramsText(entry.parameters)} params` : '',
+            entry.run?.trained ? trainedText(entry.run.trained) : '',
+            runText(entry.run),
+            entry.weights_sha256 ? `sha256 ${entry.weights_sha256.slice(0, 10)}…` : ''
+          ]
+            .filter(Boolean)
+            .join(' · ')
+        }),
+        entry.pinned
+          ? h('div', { class: 'jp-ntpt-pinned', text: `📌 load("${entry.name}") returns v${entry.pinned} (pinned)` })
+          : entry.current !== undefined && entry.current !== entry.latest
+            ? h('div', { class: 'jp-ntpt-pinned', text: `load("${entry.name}") returns v${entry.current} (newer deprecated)` })
+            : null,
         provenance.length ? h('div', { class: 'jp-ntpt-provenance', text: provenance.join(' · ') }) : null,
         entry.tags.length || usedBy.length
           ? h('div', { class: 'jp-ntpt-tags' }, [
@@ -179,8 +220,9 @@ export class LibraryPanel extends Widget {
       }
       event.preventDefault(); // no text selection while dragging
       armDrag(event, (x, y) => {
-        const code = loadCode(entry.name, entry.latest, this.model.loadLocation, entry.variable);
-        void startEntryDrag({ name: entry.name, version: entry.latest, code }, x, y, this);
+        const version = entry.current ?? entry.latest;
+        const code = loadCode(entry.name, version, this.model.loadLocation, entry.variable);
+        void startEntryDrag({ name: entry.name, version, code }, x, y, this);
       });
     });
     li.addEventListener('dblclick', () => void this.toggleHistory(entry, li));
@@ -190,48 +232,99 @@ export class LibraryPanel extends Widget {
     return li;
   }
 
-  private async toggleHistory(entry: IEntry, li: HTMLElement): Promise<void> {
+  private async toggleHistory(entry: IEntry, li: HTMLElement, reopen = false): Promise<void> {
     const open = li.querySelector('.jp-ntpt-history');
     if (open) {
       open.remove();
-      return;
+      if (!reopen) {
+        this._open.delete(entry.name);
+        return;
+      }
     }
+    this._open.add(entry.name);
     const box = h('ol', { class: 'jp-ntpt-history', text: 'Loading…' });
     li.appendChild(box);
     try {
       const detail = await this.model.detail(entry.name);
-      box.replaceChildren(...detail.versions.slice().reverse().map(v => this.renderVersion(v)));
+      box.replaceChildren(...detail.versions.slice().reverse().map(v => this.renderVersion(v, detail.variable)));
     } catch (error) {
       box.textContent = `Cannot read the history: ${(error as Error).message}`;
     }
   }
 
-  private renderVersion(v: IVersion): HTMLElement {
-    const remove = h('button', { class: 'jp-ntpt-remove', text: 'remove', title: `Remove ${v.ref}` });
-    remove.addEventListener('click', async () => {
+  private renderVersion(v: IVersion, variable: string): HTMLElement {
+    const button = (cls: string, text: string, title: string, run: () => Promise<void>) => {
+      const b = h('button', { class: `jp-ntpt-versionButton ${cls}`, text, title });
+      b.addEventListener('click', () => void run());
+      return b;
+    };
+    const act = async (what: () => Promise<void>, done: string) => {
+      try {
+        await what();
+        this.setStatus('ok', done);
+      } catch (error) {
+        const e = error as ApiError;
+        this.setStatus('error', e.message, e.hint);
+      }
+    };
+    const remove = button('jp-ntpt-remove', 'remove', `Remove ${v.ref}`, async () => {
       const answer = await showDialog({
         title: `Remove ${v.ref}?`,
         body: 'The version disappears from the library; its number is never reused.',
         buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
       });
       if (answer.button.accept) {
-        try {
-          await this.model.remove(v.name, v.version);
-          this.setStatus('ok', `Removed ${v.ref}`);
-        } catch (error) {
-          const e = error as ApiError;
-          this.setStatus('error', e.message, e.hint);
-        }
+        await act(() => this.model.remove(v.name, v.version), `Removed ${v.ref}`);
       }
     });
+    const pin = v.pinned
+      ? button('jp-ntpt-unpin', 'unpin', `load("${v.name}") returns the latest again`, () =>
+          act(() => this.model.pin(v.name, null), `Unpinned ${v.name}`))
+      : button('jp-ntpt-pin', 'pin', `Make load("${v.name}") return ${v.ref}`, () =>
+          act(() => this.model.pin(v.name, v.version), `Pinned ${v.ref}: Library().load("${v.name}") returns it`));
+    const deprecate = v.deprecated
+      ? button('jp-ntpt-undeprecate', 'undeprecate', `Stop skipping ${v.ref}`, () =>
+          act(() => this.model.deprecate(v.name, v.version, '', true), `${v.ref} is no longer deprecated`))
+      : button('jp-ntpt-deprecate', 'deprecate', `load("${v.name}") skips ${v.ref} unless pinned`, () =>
+          act(() => this.model.deprecate(v.name, v.version, 'deprecated from the panel'), `Deprecated ${v.ref}`));
     const bits = [
       `v${v.version}`,
       formatMetrics(v.metrics),
       v.task ? `task ${v.task}` : '',
       v.parent ? `from v${v.parent}` : '',
+      v.run?.trained === 'untrained' ? 'NEVER TRAINED' : '',
       v.created
     ].filter(Boolean);
-    return h('li', { class: 'jp-ntpt-historyItem' }, [h('span', { text: bits.join(' · ') }), remove]);
+    const details = h(
+      'dl',
+      { class: 'jp-ntpt-versionDetails' },
+      versionDetails(v).flatMap(([k, value]) => [h('dt', { text: k }), h('dd', { text: value })])
+    );
+    const li = h(
+      'li',
+      {
+        class: 'jp-ntpt-historyItem' + (v.pinned ? ' jp-ntpt-isPinned' : '') + (v.deprecated ? ' jp-ntpt-isDeprecated' : ''),
+        title: `Drag into a notebook to load ${v.ref}`,
+        attrs: { 'data-version': String(v.version) }
+      },
+      [
+        h('span', { class: 'jp-ntpt-versionLine', text: bits.join(' · ') + (v.pinned ? ' · 📌 pinned' : '') + (v.deprecated ? ' · deprecated' : '') }),
+        h('span', { class: 'jp-ntpt-versionButtons' }, [pin, deprecate, remove]),
+        details
+      ]
+    );
+    li.addEventListener('pointerdown', (event: PointerEvent) => {
+      if ((event.target as HTMLElement).closest('button')) {
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation(); // this version, not the entry's current one
+      armDrag(event, (x, y) => {
+        const code = loadCode(v.name, v.version, this.model.loadLocation, variable);
+        void startEntryDrag({ name: v.name, version: v.version, code }, x, y, this);
+      });
+    });
+    return li;
   }
 
   protected onAfterShow(): void {
@@ -252,5 +345,6 @@ export class LibraryPanel extends Widget {
   private _list: HTMLElement;
   private _drop: HTMLElement;
   private _highlight: string | null = null;
+  private _open = new Set<string>();
   private _statusSource: 'model' | 'action' = 'model';
 }

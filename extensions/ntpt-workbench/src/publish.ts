@@ -7,9 +7,12 @@
  * Otherwise a dialog asks for one, pre-filled, and re-asks while the name breaks the library's
  * rules (checked here and again by the server).
  */
-import { InputDialog } from '@jupyterlab/apputils';
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
 
-import { ApiError, IPublished } from './api';
+import { ApiError, IPreview, IPublished, IPublishExtra } from './api';
+import { h } from './dom';
+import { previewRows } from './provenance';
 import type { INeuralCard } from './dnd';
 import type { LibraryModel } from './model';
 import { NAME_RULE, nameProblem } from './names';
@@ -22,7 +25,7 @@ export type Outcome =
 
 /** The name to publish under without asking, or null when the user must choose. */
 export function defaultTarget(card: INeuralCard, model: LibraryModel): { name: string; ask: boolean } {
-  const origin = card.origin ?? null;
+  const origin = card.staging?.origin ?? card.origin ?? null;
   if (origin?.name && origin.library && origin.library === model.location && !nameProblem(origin.name)) {
     return { name: origin.name, ask: false };
   }
@@ -45,7 +48,70 @@ export const askName: AskName = async (suggestion, reason) => {
   return result.button.accept ? (result.value ?? '').trim() : null;
 };
 
-export async function publishCard(card: INeuralCard, model: LibraryModel, ask: AskName = askName): Promise<Outcome> {
+/** Shows the preview; resolves to the description/tags to publish with, or null (cancelled). */
+export type Confirm = (preview: IPreview) => Promise<IPublishExtra | null>;
+
+/** The preview as a DOM body: a latest-vs-new table, warnings, description and tags fields. */
+export function previewBody(p: IPreview): HTMLElement {
+  const rows = previewRows(p).map(r =>
+    h('tr', { class: r.changed ? 'jp-ntpt-changed' : '' }, [
+      h('th', { text: r.what }),
+      h('td', { text: r.latest }),
+      h('td', { text: r.next })
+    ])
+  );
+  const warnings = p.warnings.map(w =>
+    h('li', { class: `jp-ntpt-warning jp-ntpt-warning-${w.kind}`, text: `⚠ ${w.message}`, attrs: { 'data-kind': w.kind } })
+  );
+  return h('div', { class: 'jp-ntpt-publishPreview' }, [
+    h('div', { text: `Publishing adds ${p.name}@${p.version}.` }),
+    warnings.length ? h('ul', { class: 'jp-ntpt-warnings' }, warnings) : null,
+    h('table', { class: 'jp-ntpt-diff' }, [
+      h('thead', {}, [h('tr', {}, [h('th', { text: '' }), h('th', { text: p.latest ? `latest (${p.latest.ref})` : 'latest' }), h('th', { text: 'new' })])]),
+      h('tbody', {}, rows)
+    ]),
+    h('label', { text: 'Description (optional)' }),
+    h('input', { class: 'jp-ntpt-description jp-mod-styled', attrs: { type: 'text', placeholder: 'what this version is' } }),
+    h('label', { text: 'Tags (optional, comma separated)' }),
+    h('input', { class: 'jp-ntpt-tagsInput jp-mod-styled', attrs: { type: 'text', placeholder: 'mnist, fine-tuned' } })
+  ]);
+}
+
+export function parseTags(text: string): string[] {
+  return text
+    .split(',')
+    .map(t => t.trim())
+    .filter(Boolean)
+    .slice(0, 50);
+}
+
+/** The default confirmation dialog (a warning button when the preview warns). */
+export const confirmPublish: Confirm = async preview => {
+  const body = previewBody(preview);
+  const widget = new Widget({ node: body });
+  const warn = preview.warnings.length > 0;
+  const result = await showDialog({
+    title: warn ? `Publish ${preview.name}@${preview.version}? Check the warnings` : `Publish ${preview.name}@${preview.version}?`,
+    body: widget,
+    buttons: [
+      Dialog.cancelButton(),
+      warn ? Dialog.warnButton({ label: 'Publish anyway' }) : Dialog.okButton({ label: 'Publish' })
+    ]
+  });
+  if (!result.button.accept) {
+    return null;
+  }
+  const description = (body.querySelector('.jp-ntpt-description') as HTMLInputElement | null)?.value.trim() ?? '';
+  const tags = parseTags((body.querySelector('.jp-ntpt-tagsInput') as HTMLInputElement | null)?.value ?? '');
+  return { description, tags };
+};
+
+export async function publishCard(
+  card: INeuralCard,
+  model: LibraryModel,
+  ask: AskName = askName,
+  confirm: Confirm = confirmPublish
+): Promise<Outcome> {
   // the weights were staged by the kernel when the drag started: the function as it is now
   const resolved = await resolveStaging(card);
   card = resolved.card;
@@ -77,7 +143,25 @@ export async function publishCard(card: INeuralCard, model: LibraryModel, ask: A
       }
     }
     try {
-      const result = await model.publish(card.staging!.id, name);
+      const info = await model.preview(card.staging!.id, name);
+      const preview = info?.preview ?? null;
+      let extra: IPublishExtra = {};
+      if (preview) {
+        if (preview.duplicate) {
+          const version = preview.duplicate.split('@')[1];
+          return {
+            kind: 'error',
+            message: `Not published: these weights are already ${preview.duplicate} (same sha256)`,
+            hint: `use it: Library().load(${JSON.stringify(name)}, version=${version}), or train the function further first`
+          };
+        }
+        const answer = await confirm(preview);
+        if (answer === null) {
+          return { kind: 'cancelled' };
+        }
+        extra = answer;
+      }
+      const result = await model.publish(card.staging!.id, name, extra);
       return { kind: 'published', result };
     } catch (error) {
       const e = error as ApiError;

@@ -269,18 +269,22 @@ export class TraceRenderer extends Widget implements IRenderMime.IRenderer {
 
 // ------------------------------------------------------------------ neural-function cards
 
-export class NeuralCardRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor(private readonly options: IRenderMime.IRendererOptions) {
+/** A neural-function card: shows a payload, and starts a publish drag when it is stageable. */
+export class CardWidget extends Widget {
+  constructor() {
     super();
     this.addClass('jp-ntpt-card');
   }
 
-  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    const card = (model.data[this.options.mimeType] ?? {}) as unknown as INeuralCard & {
+  showCard(
+    card: INeuralCard & {
       source?: string;
       version?: number;
       latest?: number;
-    };
+      trained?: string | null;
+      metrics?: Record<string, number>;
+    }
+  ): void {
     const signature = signatureText(card.signature);
     const fromLibrary = card.source === 'library';
     const origin = fromLibrary
@@ -290,13 +294,16 @@ export class NeuralCardRenderer extends Widget implements IRenderMime.IRenderer 
         : 'not from the library';
     const params = typeof card.parameters === 'number' ? `${card.parameters.toLocaleString('en-US')} parameters` : '';
     const stageable = Boolean(card.staging?.id || card.stage?.token);
+    const metrics = card.metrics ? formatMetricsShort(card.metrics) : '';
     const parts: (HTMLElement | null)[] = [
       h('div', { class: 'jp-ntpt-cardHead' }, [
         h('span', { class: 'jp-ntpt-cardKind', text: fromLibrary ? 'library entry' : 'neural function' }),
-        h('span', { class: 'jp-ntpt-name', text: card.name ?? '?' })
+        h('span', { class: 'jp-ntpt-name', text: card.name ?? '?' }),
+        card.trained ? h('span', { class: 'jp-ntpt-tag', text: card.trained }) : null
       ]),
       h('div', { class: 'jp-ntpt-signature', text: signature }),
       h('div', { class: 'jp-ntpt-provenance', text: [params, origin].filter(Boolean).join(' · ') }),
+      metrics ? h('div', { class: 'jp-ntpt-metrics', text: metrics }) : null,
       fromLibrary
         ? null
         : h('div', {
@@ -308,6 +315,7 @@ export class NeuralCardRenderer extends Widget implements IRenderMime.IRenderer 
     ];
     this.node.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
     this.node.dataset.staging = card.staging?.id ?? '';
+    this.node.dataset.name = card.name ?? '';
     this.node.classList.toggle('jp-ntpt-draggable', stageable);
     if (stageable && !this._armed) {
       this._armed = true;
@@ -325,6 +333,91 @@ export class NeuralCardRenderer extends Widget implements IRenderMime.IRenderer 
 
   private _armed = false;
   private _card: INeuralCard | null = null;
+}
+
+function formatMetricsShort(metrics: Record<string, number>): string {
+  return Object.entries(metrics)
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ${formatNumber(v)}`)
+    .join(' · ');
+}
+
+export class NeuralCardRenderer extends CardWidget implements IRenderMime.IRenderer {
+  constructor(private readonly options: IRenderMime.IRendererOptions) {
+    super();
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    this.showCard((model.data[this.options.mimeType] ?? {}) as any);
+  }
+}
+
+// ------------------------------------------------------------------ fit results
+
+export const FIT_MIME = 'application/vnd.ntpt.fit+json';
+
+interface IFitPayload {
+  sketch?: string;
+  steps?: number;
+  seconds?: number;
+  best?: number;
+  interrupted?: boolean;
+  restarts?: { index: number; losses?: number[]; best_accuracy?: number; best_step?: number; correct?: boolean | null; program?: string }[];
+  png?: string | null;
+  neural?: (INeuralCard & { trained?: string; metrics?: Record<string, number> })[];
+}
+
+/** A fit: its restarts, the best program, the curves, and its trained neural functions as cards. */
+export class FitRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(private readonly options: IRenderMime.IRendererOptions) {
+    super();
+    this.addClass('jp-ntpt-fit');
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const data = (model.data[this.options.mimeType] ?? {}) as IFitPayload;
+    const restarts = data.restarts ?? [];
+    const head = h('tr', {}, ['restart', 'final loss', 'best discrete acc', 'at step', 'correct'].map(t => h('th', { text: t })));
+    const rows = restarts.map(r =>
+      h('tr', { class: r.index === data.best ? 'jp-ntpt-best' : '' }, [
+        h('td', { text: String(r.index) }),
+        h('td', { text: r.losses?.length ? formatNumber(r.losses[r.losses.length - 1]) : '–' }),
+        h('td', { text: typeof r.best_accuracy === 'number' ? r.best_accuracy.toFixed(3) : '–' }),
+        h('td', { text: String(r.best_step ?? '–') }),
+        h('td', { text: r.correct === true ? 'yes' : r.correct === false ? 'no' : '?' })
+      ])
+    );
+    const best = restarts.find(r => r.index === data.best);
+    const parts: HTMLElement[] = [
+      h('div', {
+        class: 'jp-ntpt-graphTitle',
+        text: `fit ${data.sketch ?? ''}: ${data.steps ?? '?'} steps, ${(data.seconds ?? 0).toFixed(1)} s${data.interrupted ? ' (interrupted: best so far)' : ''}`
+      }),
+      h('table', { class: 'jp-ntpt-fitTable' }, [h('thead', {}, [head]), h('tbody', {}, rows)])
+    ];
+    if (best?.program) {
+      parts.push(h('div', { text: `best program (restart ${best.index}):` }), h('pre', { class: 'jp-ntpt-source', text: best.program }));
+    }
+    if (data.png && data.png.startsWith('data:image/png')) {
+      const img = h('img', { class: 'jp-ntpt-fitCurves', attrs: { alt: 'training curves' } });
+      img.src = data.png;
+      parts.push(img);
+    }
+    const cards = (data.neural ?? []).map(card => {
+      const w = new CardWidget();
+      w.showCard(card);
+      return w.node;
+    });
+    if (cards.length) {
+      parts.push(
+        h('div', { class: 'jp-ntpt-fitNets' }, [
+          h('div', { class: 'jp-ntpt-graphTitle', text: `trained neural functions (restart ${data.best ?? '?'})` }),
+          ...cards
+        ])
+      );
+    }
+    this.node.replaceChildren(...parts);
+  }
 }
 
 /** A signature as text: already text, or a manifest's `{input: {name}, output: {name, size}}`. */
@@ -350,5 +443,6 @@ function factory(
 export const rendererFactories: IRenderMime.IRendererFactory[] = [
   factory([PROGRAM_MIME, SKETCH_MIME], options => new GraphRenderer(options)),
   factory([TRACE_MIME], options => new TraceRenderer(options)),
-  factory([NEURAL_MIME], options => new NeuralCardRenderer(options))
+  factory([NEURAL_MIME], options => new NeuralCardRenderer(options)),
+  factory([FIT_MIME], options => new FitRenderer(options))
 ];

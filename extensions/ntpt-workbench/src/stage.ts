@@ -9,6 +9,8 @@ export interface IStaging {
   signature?: string;
   library?: string | null;
   token?: string;
+  /** The function's origin when it was staged (it may have been published or loaded since display). */
+  origin?: { library?: string; name?: string; version?: number } | null;
 }
 
 /** What the kernel's `stage_for_drag(token)` answers. */

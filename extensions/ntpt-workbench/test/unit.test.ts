@@ -168,3 +168,86 @@ test('a card staged at drag time carries what the kernel staged then', async () 
   const plain: IStageable = { name: 'old', staging: { id } };
   assert.deepEqual(await resolveStaging(plain), { card: plain, problem: null });
 });
+
+// ------------------------------------------------------------------ provenance renderers
+
+import type { IPreview, IVersion } from '../src/api';
+import { previewRows, runText, trainedText, versionDetails } from '../src/provenance';
+
+const PREVIEW: IPreview = {
+  name: 'digit',
+  version: 3,
+  new: {
+    architecture: "mlp(hidden=[16], out=10)",
+    parameters: 12730,
+    metrics: { program_val_accuracy: 0.97 },
+    trained: 'untrained',
+    task: 'add2x2'
+  },
+  latest: {
+    ref: 'digit@2',
+    architecture: "lenet(out=10)",
+    parameters: 44426,
+    metrics: { accuracy: 0.95 },
+    trained: 'trained',
+    task: 'add2x2'
+  },
+  parent: null,
+  duplicate: null,
+  warnings: [{ kind: 'untrained', message: 'never trained' }]
+};
+
+test('the publish preview lists what changes against the latest version', () => {
+  const rows = previewRows(PREVIEW);
+  const by = Object.fromEntries(rows.map(r => [r.what, r]));
+  assert.deepEqual(
+    rows.map(r => r.what),
+    ['architecture', 'parameters', 'trained', 'accuracy', 'program_val_accuracy', 'lineage', 'task']
+  );
+  assert.equal(by.architecture.latest, 'lenet(out=10)');
+  assert.equal(by.architecture.next, 'mlp(hidden=[16], out=10)');
+  assert.ok(by.architecture.changed);
+  assert.equal(by.parameters.next, '12,730');
+  assert.equal(by.trained.next, 'NEVER TRAINED');
+  assert.ok(by.trained.changed);
+  assert.equal(by.accuracy.next, '–');
+  assert.equal(by.program_val_accuracy.next, '0.970');
+  assert.equal(by.lineage.next, 'new lineage (not derived from it)');
+  assert.ok(!by.task.changed);
+  const derived = previewRows({ ...PREVIEW, parent: 2, latest: null });
+  assert.equal(derived.find(r => r.what === 'lineage')!.next, 'from digit@2');
+  assert.equal(derived.find(r => r.what === 'architecture')!.changed, false);
+});
+
+test('a version shows architecture, parameters, hash and how it was trained', () => {
+  const v: IVersion = {
+    name: 'digit',
+    version: 2,
+    ref: 'digit@2',
+    signature_text: 'Image28x28 -> Digit[10]',
+    architecture_text: 'lenet(out=10)',
+    metrics: { accuracy: 0.9712 },
+    task: 'add2x2',
+    parent: 1,
+    created: '2026-12-04T22:00:00Z',
+    tags: ['mnist'],
+    description: 'trained with digit labels',
+    dataset: '20000 training examples',
+    parameters: 44426,
+    weights_sha256: 'abcdef0123456789abcdef',
+    run: { source: 'fit', steps: 600, seconds: 92.04, restart: 3, trained: 'trained' }
+  };
+  const d = Object.fromEntries(versionDetails(v));
+  assert.equal(d.architecture, 'lenet(out=10)');
+  assert.equal(d.parameters, '44,426');
+  assert.equal(d.sha256, 'abcdef0123456789…');
+  assert.equal(d.run, 'fit · 600 steps · 92.0 s · restart 3');
+  assert.equal(d.trained, 'trained');
+  assert.equal(d.parent, 'digit@1');
+  assert.equal(d['data set'], '20000 training examples');
+  assert.equal(d.description, 'trained with digit labels');
+  assert.equal(d.metrics, 'accuracy 0.971');
+  assert.ok(!('deprecated' in d));
+  assert.equal(runText(null), '');
+  assert.equal(trainedText('unchanged'), 'unchanged since loaded');
+});
