@@ -70,8 +70,8 @@ def apply2x2_task(n: int):
     labels = torch.randint(0, 4, (n, 2, 2), generator=g)
     ds = torch.randint(0, 10, (n, 3), generator=g)
     images = labels.view(n, 2, 2, 1, 1).float().expand(n, 2, 2, 28, 28)
-    target = torch.tensor([apply2x2.apply_op(apply2x2.apply_op(int(d[0]), int(d[1]), int(l[0, 0])), int(d[2]), int(l[0, 1]))
-                           for d, l in zip(ds, labels)])
+    target = torch.tensor([apply2x2.apply_op(apply2x2.apply_op(int(d[0]), int(d[1]), int(lab[0, 0])), int(d[2]), int(lab[0, 1]))
+                           for d, lab in zip(ds, labels)])
     op = _nf("operator", apply2x2.PERCEPTION.net_forward, apply2x2.Op)
     sk = apply2x2.make_sketch(op)
     return sk, ({"grid": images, "d1": ds[:, 0], "d2": ds[:, 1], "d3": ds[:, 2]}, target), \

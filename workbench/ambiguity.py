@@ -15,7 +15,7 @@ extra labelled examples in the exact scores of the discrete moves and in the dis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,12 +124,12 @@ class AmbiguityReport(Displayable):
         pairs = {(a.id, b.id) for i, a in enumerate(self.best) for b in self.best[i + 1:]}
         chosen: list[Distinguisher] = []
         left = list(self.distinguishing)
-        while left and len(chosen) < k:
-            def gain(d: Distinguisher) -> tuple[int, int]:
-                return (sum(1 for a, b in pairs if d.answers.get(a) != d.answers.get(b)), len(set(d.answers.values())))
+        def gain(d: Distinguisher, pairs: set[tuple[int, int]]) -> tuple[int, int]:
+            return (sum(1 for a, b in pairs if d.answers.get(a) != d.answers.get(b)), len(set(d.answers.values())))
 
-            d = max(left, key=gain)
-            if pairs and gain(d)[0] == 0:
+        while left and len(chosen) < k:
+            d = max(left, key=lambda d, pairs=pairs: gain(d, pairs))
+            if pairs and gain(d, pairs)[0] == 0:
                 pairs = {(a.id, b.id) for i, a in enumerate(self.best) for b in self.best[i + 1:]}  # all split: again
             left.remove(d)
             pairs = {(a, b) for a, b in pairs if d.answers.get(a) == d.answers.get(b)}

@@ -438,7 +438,7 @@ def _moves_text(data: dict[str, Any]) -> str:
                      + ", ".join(f"behaviour {k}: {v}" for k, v in x["answers"].items()))
     if dis:
         lines += ["", f"Active disambiguation (`workbench.ambiguity.resume`): {dis.get('examples_added')} of those "
-                  f"3-digit expressions ({', '.join('`%s`' % e for e in dis.get('expressions', []))}) labelled and "
+                  f"3-digit expressions ({', '.join('`' + e + '`' for e in dis.get('expressions', []))}) labelled and "
                   f"added as image tapes, every restart continued for {dis.get('steps')} steps from where it was: "
                   f"**{dis.get('restarts_correct')} of {dis.get('restarts')} restarts** then hold the generalising "
                   f"loop ({dis.get('seconds', 0):.0f} s). Report afterwards: {dis.get('ambiguity_after', '-')}"]
