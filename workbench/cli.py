@@ -63,7 +63,42 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--steps", type=int, default=300, help="steps per fit unless in the grid (default 300)")
     sw.add_argument("--n", type=int, default=2000, help="training examples per task (default 2000)")
     sw.add_argument("--out", metavar="DIR", default="out/sweep", help="writes sweep.json, sweep.md, sweep.png")
+    nb = commands.add_parser("notebooks", help="copy the tutorial notebooks (shipped in the package) into DIR")
+    nb.add_argument("dir", metavar="DIR", help="where to copy them (created; existing files are kept)")
+    nb.add_argument("--force", action="store_true", help="overwrite notebooks already in DIR")
     return parser
+
+
+def notebooks_source():
+    """Where the tutorial notebooks are: inside the installed wheel (``workbench/_notebooks``), or the
+    checkout's ``notebooks/`` for an editable install."""
+    from importlib.resources import files
+    from pathlib import Path
+
+    packaged = files("workbench") / "_notebooks"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    src = notebooks_source()
+    names = sorted(p.name for p in src.iterdir() if p.name.endswith(".ipynb")) if src.is_dir() else []
+    if not names:
+        raise UsageError(f"no tutorial notebooks found in {src} (is the package installed completely?)")
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = out / name
+        if target.exists() and not args.force:
+            print(f"kept   {target} (exists; --force overwrites)")
+            continue
+        target.write_bytes((src / name).read_bytes())
+        print(f"copied {target}")
+    print(f"open them with: jupyter lab {out}")
+    return 0
 
 
 def _library(args: argparse.Namespace):
@@ -178,7 +213,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"library": cmd_library, "reproduce": cmd_reproduce,
-                                                             "sweep": cmd_sweep}
+                                                             "sweep": cmd_sweep, "notebooks": cmd_notebooks}
 
 
 class UsageError(Exception):

@@ -55,6 +55,7 @@ def test_the_wheel_holds_the_prebuilt_extension_and_the_server_config(wheel):
     for module in ("server/__init__.py", "server/handlers.py", "server/app.py", "library/staging.py"):
         assert f"workbench/{module}" in names
     assert not any("/node_modules/" in n or n.endswith(".ts") for n in names)
+    assert "workbench/_notebooks/00_quickstart.ipynb" in names  # `workbench notebooks DIR` copies these
 
 
 def test_installed_without_node_both_extensions_are_enabled(wheel, tmp_path):
