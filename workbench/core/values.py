@@ -64,7 +64,7 @@ class _NoControlFlow:
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compare
     __hash__ = object.__hash__
 
-    def _arith(self, other: Any) -> Any:
+    def _arith(self, other: Any = None) -> Any:
         self._refuse("Python arithmetic (+, -, *, ...)",
                      "declare the operation once, e.g. wb.add(D, D, Out) or wb.sub(...), or "
                      "wb.function(inputs=..., output=...) for any function on ints, and call it on the values")
