@@ -45,10 +45,13 @@ class LiveFit:
         self.widget = widgets.VBox([self.status, self.chart])
         self.draws = 0
         self.step = 0
+        self._handle = None
         if self.show:
             from IPython.display import display
 
-            display(self.widget)
+            # the widget view plus a static rendering (text/html), so a reopened or exported notebook,
+            # where the widget's model is gone, still shows the run's final state
+            self._handle = display(self.bundle(), raw=True, display_id=True)
 
     def update(self, report: dict[str, Any]) -> None:
         """``fit``'s progress callback: advance the bar, redraw the chart (never swallows an interrupt)."""
@@ -81,6 +84,24 @@ class LiveFit:
             f"{kept}; {result.steps} steps in {result.seconds:.0f} s; best discrete accuracy "
             f"{result.best.best_accuracy:.3f} (restart {result.best.index}){extra}", hint=False)
         self.draw(training_spec(result))
+        if self._handle is not None:
+            self._handle.update(self.bundle(), raw=True)
+
+    def static_html(self) -> str:
+        """The current state as inert HTML: the status line and the chart as an embedded PNG."""
+        import base64
+
+        img = ""
+        if self.chart.value:
+            img = (f"<img alt='training curves' style='max-width:100%' "
+                   f"src='data:image/png;base64,{base64.b64encode(self.chart.value).decode()}'/>")
+        return f"<div class='ntpt-live-static'>{self.status.value}{img}</div>"
+
+    def bundle(self) -> dict[str, Any]:
+        """The widget's MIME bundle with the static rendering added (``text/html``)."""
+        data = dict(self.widget._repr_mimebundle_() or {})
+        data["text/html"] = self.static_html()
+        return data
 
     def close(self) -> None:
         self.bar.close()

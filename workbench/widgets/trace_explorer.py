@@ -72,6 +72,23 @@ class TraceExplorer(widgets.VBox):
         for w in (self.example_picker, self.restart_picker, self.variable_picker):
             w.observe(self._on_spec, names="value")
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget view plus a static rendering of its state (``text/html``: the current step's
+        heatmaps as a PNG), so a reopened or exported notebook still shows the trace."""
+        data = dict(super()._repr_mimebundle_(**kwargs) or {})
+        data["text/html"] = self.static_html()
+        return data
+
+    def static_html(self) -> str:
+        import base64
+        import html
+
+        png = bytes(self.heatmap.value or b"") if self._show_figure else b""
+        img = (f"<img alt='trace heatmaps' style='max-width:100%' src='data:image/png;base64,"
+               f"{base64.b64encode(png).decode()}'/>") if png else ""
+        return (f"<div class='ntpt-trace-static'><div>{html.escape(self._step_text(self.step_slider.value))}, "
+                f"example {self.example_picker.value}, restart {self.restart_picker.value}</div>{img}</div>")
+
     # -- state ------------------------------------------------------------------------------------
     @property
     def spec(self) -> dict[str, Any]:
