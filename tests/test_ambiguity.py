@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 import workbench as wb
-from workbench.ambiguity import Probe, report, resume
+from workbench.ambiguity import Probe, report
 from workbench.core import Domain
-from workbench.train import TrainConfig, fit
+from workbench.train import TrainConfig, fit, resume
 
 X = Domain("X5", 5)
 Op = Domain.enum("Op", ["ID", "CLIP2", "ZERO", "PLUS1"])

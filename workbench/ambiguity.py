@@ -1,5 +1,5 @@
 """What the data leaves open: the distinct programs a fit found, which fit equally well, and inputs that
-tell them apart; and active disambiguation (:func:`resume` with a few of those inputs labelled).
+tell them apart; and active disambiguation (:func:`workbench.train.resume` with a few of those inputs labelled).
 
 ``report(result, probe)`` groups the distinct discrete programs of ``result``'s restarts by **what they
 compute**: their outputs on the validation inputs and, given a :class:`Probe`, on the probe's inputs
@@ -9,7 +9,7 @@ report is *ambiguous* and lists **distinguishing inputs**: probe inputs on which
 e.g. "on 3 + 4 * 2 they answer 14 or 11". ``FitResult.summary()`` carries the report's one line, so a
 result whose best programs disagree says so instead of presenting one of them as "the" program.
 
-``resume(result, train, extra=...)`` continues every restart from where it stopped (logits, nets) with the
+``workbench.train.resume(result, train, extra=...)`` continues every restart from where it stopped (logits, nets) with the
 extra labelled examples in the exact scores of the discrete moves and in the discrete validation.
 """
 
@@ -23,7 +23,7 @@ import torch
 
 from .core.display import Displayable
 
-__all__ = ["Probe", "ProgramGroup", "Distinguisher", "AmbiguityReport", "report", "resume"]
+__all__ = ["Probe", "ProgramGroup", "Distinguisher", "AmbiguityReport", "report"]
 
 
 @dataclass
@@ -311,16 +311,3 @@ def report(result: Any, probe: Probe | None = None, *, tol: float = 0.02, sketch
     return rep
 
 
-def resume(result: Any, train: Any, *, extra: Any, val: Any = None, config: Any = None, sketch: Any = None,
-           judge: Callable | None = None, progress: Callable | None = None) -> Any:
-    """Continue ``result``'s restarts from where they were (logits, nets) with ``extra`` labelled examples
-    (``(inputs, targets)``, ``Examples``, or a list of them; other tape lengths are fine when ``sketch``
-    accepts them). The extra examples enter the exact scores of the discrete moves and the discrete
-    validation accuracy, so ``config`` should use ``search="moves"`` (the default here). ``sketch``: the
-    sketch to continue with (default ``result.sketch``; give an any-length one for longer extra tapes)."""
-    from .train import fit
-
-    cfg = config or result.config.replace(search="moves")
-    cfg = cfg.replace(restarts=len(result.restarts))
-    return fit(sketch or result.sketch, train, val=val, config=cfg, judge=judge, progress=progress, init=result,
-               extra=extra)

@@ -22,7 +22,7 @@ Restarts interact under ``search="moves"`` (mutations of the best), so unlike pl
 the result depends on which restarts share a run (sharding); identical seeds and restarts still give
 identical results (the searcher's random stream is seeded by ``seed`` and ``restart_offset``).
 
-:class:`Searcher` is also used by :func:`workbench.ambiguity.resume` to carry extra labelled examples of
+:class:`Searcher` is also used by :func:`workbench.train.resume` to carry extra labelled examples of
 other shapes (e.g. longer MATH tapes) that cannot join the training tensors: they enter the exact
 scores and the discrete validation accuracy (so a restart is not stopped while it gets one wrong).
 """
@@ -322,17 +322,6 @@ class Searcher:
                         st["exp_avg_sq"][r] = st["exp_avg_sq"][src]
         self.stats.recycled_mutation += 1
         self.stats.events.append((step, results[r].index, f"{reason}: mutation of restart {results[src].index}"))
-
-
-def as_groups(sketch: Sketch, extra: Any) -> list[Any]:
-    """Extra labelled examples as a list of :class:`~workbench.train.Examples` (one per shape)."""
-    from .train import as_examples
-
-    if extra is None:
-        return []
-    if isinstance(extra, list):
-        return [as_examples(sketch, e, what="extra examples") for e in extra]
-    return [as_examples(sketch, extra, what="extra examples")]
 
 
 def load_init(init: Any, holes: Mapping[str, torch.nn.Parameter], ensembles: Mapping[str, Any]) -> None:

@@ -522,7 +522,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
     ``search="moves"`` adds discrete moves and recycling of restarts (:mod:`workbench.search`; restarts then
     interact). ``init`` continues from a previous result's restarts (logits and nets); ``extra`` adds labelled
     examples (``Examples`` or a list of them, e.g. of other tape lengths) to the exact scores and the discrete
-    validation: see :func:`workbench.ambiguity.resume`.
+    validation: see :func:`workbench.train.resume`.
     """
     cfg = config or TrainConfig()
     check_device(cfg.device)  # an absent CUDA/MPS device: a ConfigError with a hint, before any tensor moves
@@ -575,7 +575,7 @@ def fit(sketch: Sketch, train: Any, *, val: Any = None, config: TrainConfig | No
         groups.append({"params": net_params, "lr": cfg.net_lr})
     opt = make_optimizer(cfg, groups)
 
-    from .search import Searcher, as_groups, load_init
+    from .search import Searcher, load_init
 
     if init is not None:
         load_init(init, holes, ensembles)
@@ -747,3 +747,25 @@ def _clip_per_restart(params: list[torch.Tensor], restarts: int, max_norm: float
     scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(scale.view(restarts, *([1] * (g.dim() - 1))))
+
+
+def as_groups(sketch: Sketch, extra: Any) -> list[Any]:
+    """Extra labelled examples as a list of :class:`~workbench.train.Examples` (one per shape)."""
+    if extra is None:
+        return []
+    if isinstance(extra, list):
+        return [as_examples(sketch, e, what="extra examples") for e in extra]
+    return [as_examples(sketch, extra, what="extra examples")]
+
+
+def resume(result: Any, train: Any, *, extra: Any, val: Any = None, config: Any = None, sketch: Any = None,
+           judge: Callable | None = None, progress: Callable | None = None) -> Any:
+    """Continue ``result``'s restarts from where they were (logits, nets) with ``extra`` labelled examples
+    (``(inputs, targets)``, ``Examples``, or a list of them; other tape lengths are fine when ``sketch``
+    accepts them). The extra examples enter the exact scores of the discrete moves and the discrete
+    validation accuracy, so ``config`` should use ``search="moves"`` (the default here). ``sketch``: the
+    sketch to continue with (default ``result.sketch``; give an any-length one for longer extra tapes)."""
+    cfg = config or result.config.replace(search="moves")
+    cfg = cfg.replace(restarts=len(result.restarts))
+    return fit(sketch or result.sketch, train, val=val, config=cfg, judge=judge, progress=progress, init=result,
+               extra=extra)

@@ -323,10 +323,11 @@ def _disambiguate(size: Size, seed: int, sketch, res, train, val, judge, pools: 
     under perfect perception; fit: every 2-digit expression under perfect perception), then active
     disambiguation: ``size.examples_added`` of its distinguishing expressions become labelled image tapes
     (digits and SYNTHETIC operators from the training pools) and every restart resumes from where it was with
-    them added (:func:`workbench.ambiguity.resume`, discrete moves on)."""
-    from ..ambiguity import report, resume
+    them added (:func:`workbench.train.resume`, discrete moves on)."""
+    from ..ambiguity import report
     from ..baselines import make_tapes
     from ..tasks import math_tape
+    from ..train import resume
 
     def realise(symbols: torch.Tensor):
         tapes = make_tapes(symbols, pools["digit_pool"], pools["op_pool"], seed=seed + 900)
@@ -437,7 +438,7 @@ def _moves_text(data: dict[str, Any]) -> str:
         lines.append(f"- distinguishing: `{x['expression']}` (value {x['value']}): answers "
                      + ", ".join(f"behaviour {k}: {v}" for k, v in x["answers"].items()))
     if dis:
-        lines += ["", f"Active disambiguation (`workbench.ambiguity.resume`): {dis.get('examples_added')} of those "
+        lines += ["", f"Active disambiguation (`workbench.train.resume`): {dis.get('examples_added')} of those "
                   f"3-digit expressions ({', '.join('`' + e + '`' for e in dis.get('expressions', []))}) labelled and "
                   f"added as image tapes, every restart continued for {dis.get('steps')} steps from where it was: "
                   f"**{dis.get('restarts_correct')} of {dis.get('restarts')} restarts** then hold the generalising "
