@@ -113,6 +113,43 @@ with torch.no_grad():  # stands in for training: every weight changes after the 
         p.fill_(0.25)
 print("TRAINED", sum(float(p.detach().sum()) for p in late.module.parameters()))"""
 
+NEVER_CELL = """\
+import workbench
+from IPython.display import display
+from workbench.core.domains import Domain, Image28
+from workbench.core.neural import NeuralFunction
+from workbench.nets import build
+
+never = NeuralFunction("never", build("mlp", hidden=[8], out=10), input=Image28,
+                       output=Domain("Digit", 10), arch=("mlp", {"hidden": [8], "out": 10}))
+display(never)  # built and never trained"""
+
+FIT_CELL = """\
+import torch
+import workbench as wb
+from workbench.nets import build as build_net
+D5, D9, Op = wb.Domain("D5", 5), wb.Domain("D9", 9), wb.Domain("Op", 3)
+OneHot5 = wb.TensorType("OneHot5", (5,))
+add59 = wb.add(D5, D5, D9)
+value = wb.NeuralFunction("value", build_net("mlp", in_shape=[5], out=5, hidden=[8]), input=OneHot5, output=D5,
+                          arch=("mlp", {"in_shape": [5], "out": 5, "hidden": [8]}))
+
+@wb.sketch(inputs={"a": OneHot5, "b": OneHot5}, output=D9)
+def sums(a, b):
+    va, vb = value(a, name="va"), value(b, name="vb")
+    return wb.choose(wb.hole("op", Op), [add59(va, vb), wb.cast(va, D9), wb.const(D9, 0)], name="out")
+
+code = torch.tensor([3, 0, 4, 1, 2])
+g = torch.Generator().manual_seed(0)
+sa, sb = torch.randint(0, 5, (300,), generator=g), torch.randint(0, 5, (300,), generator=g)
+eye = torch.eye(5)
+fitted = wb.fit(sums, ({"a": eye[sa], "b": eye[sb]}, code[sa] + code[sb]),
+                config=wb.TrainConfig(restarts=2, steps=60, batch_size=64, hole_lr=0.05, net_lr=0.05,
+                                      validate_every=20, seed=1))
+fitted  # its display shows the trained 'value' as a draggable card"""
+
+VERSION_PROBE_CELL = 'print("VERSION", digit.origin["version"])'
+
 GRAPH_DOT = """digraph "add2x2_top" {
   rankdir=LR; node [fontname="Helvetica", fontsize=11];
   grid [shape=box, label="grid : Grid[Image28x28, 2x2]"];
@@ -145,6 +182,10 @@ def _notebook(path: Path) -> None:
             code(FRESH_CELL, "fresh"),
             code(LATE_CELL, "late"),
             code(TRAIN_LATE_CELL, "train_late"),
+            code(NEVER_CELL, "never"),
+            code(FIT_CELL, "fit"),
+            code("", "version_target"),
+            code(VERSION_PROBE_CELL, "version_probe"),
         ],
         "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                     "name": "python3"},
@@ -204,6 +245,18 @@ def _run_cell(page, index: int) -> None:
     page.keyboard.press("Control+Enter")
 
 
+def _confirm(page, *, shot_name: str | None = None) -> str:
+    """Accept the publish preview dialog; -> its text (taking a screenshot first when asked)."""
+    dialog = page.locator(".jp-Dialog:has(.jp-ntpt-publishPreview)")
+    dialog.wait_for(timeout=60_000)
+    text = dialog.inner_text()
+    if shot_name:
+        shot(page, shot_name)
+    dialog.locator(".jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+    return text
+
+
 def _panel(page):
     """The library panel, made visible (its side-bar tab toggles it)."""
     panel = page.locator("#ntpt-library")
@@ -255,12 +308,12 @@ def test_drag_an_entry_into_the_notebook(lab):
     page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
                            ".querySelector('.cm-content').innerText.includes('Library')")
     assert _source(page, 1) == "x = 1\n" + code
-    assert page.locator(".jp-Notebook .jp-Cell").count() == 8
+    assert page.locator(".jp-Notebook .jp-Cell").count() == 12
 
     # (b) between two cells: a new code cell there
     probe = _cell(page, 2).bounding_box()
     _drag(page, _center(entry), (probe["x"] + probe["width"] / 2, probe["y"] + 2))
-    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell').length === 9")
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell').length === 13")
     assert _source(page, 2) == code
     assert "jp-CodeCell" in (_cell(page, 2).get_attribute("class") or "")
 
@@ -283,6 +336,8 @@ def test_drag_a_trained_functions_card_onto_the_panel(lab):
     _cell(page, 4).scroll_into_view_if_needed()
     drop = _panel(page).locator(".jp-ntpt-dropZone")
     _drag(page, _center(card), _center(drop))
+    preview = _confirm(page, shot_name="lab_publish_preview.png")
+    assert "digit@2" in preview and "from digit@1" in preview and "⚠" not in preview  # trained, same lineage
 
     status = _panel(page).locator(".jp-ntpt-status")
     page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-status')"
@@ -331,6 +386,7 @@ def test_publishing_asks_for_a_name_when_needed(lab):
                            "document.querySelector('.jp-Dialog').innerText.includes('not a valid entry name')")
     page.locator(".jp-Dialog input").fill("digit-fresh")
     page.locator(".jp-Dialog .jp-mod-accept").click()
+    assert "NEVER TRAINED" in _confirm(page)
     page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-status')"
                            ".innerText.includes('Published digit-fresh@1')")
     assert (lib / "digit-fresh" / "000001" / "manifest.json").is_file()
@@ -357,8 +413,52 @@ def test_a_card_shown_before_training_publishes_the_trained_weights(lab):
     page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[8].innerText.includes('TRAINED')")
     _cell(page, 7).scroll_into_view_if_needed()
     _drag(page, _center(card), _center(_panel(page).locator(".jp-ntpt-dropZone")))
+    assert "trained" in _confirm(page)
     page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-status')"
                            ".innerText.includes('Published late@1')", timeout=60_000)
     published = Library(lib).load("late")
     assert all(torch.equal(p, torch.full_like(p, 0.25)) for p in published.module.parameters())
     shot(page, "lab_drag_time_staging.png")
+
+
+def _status_has(page, text: str, timeout: float = 60_000) -> None:
+    try:
+        page.wait_for_function("t => document.querySelector('#ntpt-library .jp-ntpt-status').innerText.includes(t)",
+                               arg=text, timeout=timeout)
+    except Exception:
+        shot(page, "debug_status_timeout.png")  # what the page showed instead
+        raise
+
+
+def test_publishing_a_never_trained_net_warns_and_identical_weights_are_refused(lab):
+    page, lib = lab["page"], lab["lib"]
+    _run_cell(page, 9)
+    card = _cell(page, 9).locator(".jp-ntpt-card.jp-ntpt-draggable")
+    card.wait_for(timeout=60_000)
+    _cell(page, 9).scroll_into_view_if_needed()
+    _drag(page, _center(card), _center(_panel(page).locator(".jp-ntpt-dropZone")))
+    dialog = page.locator(".jp-Dialog:has(.jp-ntpt-publishPreview)")
+    dialog.wait_for(timeout=60_000)
+    warning = dialog.locator('.jp-ntpt-warning[data-kind="untrained"]')
+    assert "never trained" in warning.inner_text()
+    assert "Publish anyway" in dialog.locator(".jp-mod-accept").inner_text()
+    assert "NEVER TRAINED" in dialog.locator(".jp-ntpt-diff").inner_text()
+    dialog.locator(".jp-ntpt-description").fill("a random baseline")
+    shot(page, "lab_publish_untrained_warning.png")
+    dialog.locator(".jp-mod-accept").click()  # published anyway, with the warning recorded
+    _status_has(page, "Published never@1")
+    m = json.loads((lib / "never" / "000001" / "manifest.json").read_text())
+    assert m["provenance"]["run"]["trained"] == "untrained" and m["description"] == "a random baseline"
+
+    # the same card again: the same weights, refused with a pointer to never@1, nothing written
+    _cell(page, 9).scroll_into_view_if_needed()
+    _drag(page, _center(card), _center(_panel(page).locator(".jp-ntpt-dropZone")))
+    name_dialog = page.locator(".jp-Dialog")  # the kernel's object does not know the server published it
+    name_dialog.wait_for()
+    assert "already exists" in name_dialog.inner_text()
+    name_dialog.locator(".jp-mod-accept").click()  # keep the name 'never'
+    _status_has(page, "Not published: these weights are already never@1")
+    status = _panel(page).locator(".jp-ntpt-status").inner_text()
+    assert 'Library().load("never", version=1)' in status
+    assert not (lib / "never" / "000002").exists()
+    shot(page, "lab_duplicate_refused.png")
