@@ -462,3 +462,73 @@ def test_publishing_a_never_trained_net_warns_and_identical_weights_are_refused(
     assert 'Library().load("never", version=1)' in status
     assert not (lib / "never" / "000002").exists()
     shot(page, "lab_duplicate_refused.png")
+
+
+def test_a_fit_results_display_shows_its_trained_nets_and_publishes_with_provenance(lab):
+    page, lib = lab["page"], lab["lib"]
+    _run_cell(page, 10)
+    card = _cell(page, 10).locator(".jp-ntpt-fit .jp-ntpt-card.jp-ntpt-draggable")
+    card.wait_for(timeout=180_000)
+    assert card.get_attribute("data-name") == "value" and "program_val_accuracy" in card.inner_text()
+    card.scroll_into_view_if_needed()
+    shot(page, "lab_fit_cards.png")
+    _drag(page, _center(card), _center(_panel(page).locator(".jp-ntpt-dropZone")))
+    preview = _confirm(page)
+    assert "program_val_accuracy" in preview and "first version" in preview
+    _status_has(page, "Published value@1")
+    m = json.loads((lib / "value" / "000001" / "manifest.json").read_text())
+    prov = m["provenance"]
+    assert prov["task"] == "sums" and prov["dataset"] == "270 training examples, 30 validation examples"
+    assert prov["run"]["source"] == "fit" and prov["run"]["config"]["restarts"] == 2 and prov["run"]["steps"] == 60
+    assert 0 <= m["metrics"]["program_val_accuracy"] <= 1
+    # the panel shows the provenance: details line and the history's per-version details
+    entry = _panel(page).locator('.jp-ntpt-entry[data-name="value"]')
+    entry.wait_for()
+    assert "fit · 60 steps" in entry.locator(".jp-ntpt-details").inner_text()
+    assert "sha256" in entry.locator(".jp-ntpt-details").inner_text()
+    entry.locator(".jp-ntpt-more").click()
+    details = entry.locator(".jp-ntpt-versionDetails")
+    details.wait_for()
+    text = details.inner_text()
+    assert "sums" in text and "270 training examples" in text and "program_val_accuracy" in text
+    assert "mlp(hidden=[8], in_shape=[5], out=5)" in text and "93" in text  # 5*8+8+8*5+5 = 93 parameters
+    entry.scroll_into_view_if_needed()
+    shot(page, "lab_provenance.png")
+
+
+def test_a_non_latest_version_drags_in_and_pin_changes_what_load_returns(lab):
+    from workbench.library import Library
+
+    page, lib = lab["page"], lab["lib"]
+    panel = _panel(page)
+    digit = panel.locator('.jp-ntpt-entry[data-name="digit"]')
+    digit.scroll_into_view_if_needed()
+    if not digit.locator(".jp-ntpt-history").count():
+        digit.locator(".jp-ntpt-more").click()
+    v1 = digit.locator('.jp-ntpt-historyItem[data-version="1"]')
+    v1.wait_for()
+    assert digit.locator(".jp-ntpt-historyItem").count() == 2  # v2 (published above) and v1
+    target = _cell(page, 11).locator(".cm-content")
+    _cell(page, 11).scroll_into_view_if_needed()
+    _drag(page, _center(v1.locator(".jp-ntpt-versionLine")), _center(target))
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[11]"
+                           ".querySelector('.cm-content').innerText.includes('version=1')")
+    assert _source(page, 11) == 'from workbench.library import Library\ndigit = Library().load("digit", version=1)'
+    _run_cell(page, 11)
+    _run_cell(page, 12)
+    page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell')[12].innerText.includes('VERSION')")
+    assert "VERSION 1" in _cell(page, 12).locator(".jp-OutputArea-output").inner_text()
+
+    assert Library(lib).load("digit").origin["version"] == 2
+    v1.locator(".jp-ntpt-pin").click()
+    _status_has(page, "Pinned digit@1")
+    assert Library(lib).load("digit").origin["version"] == 1  # load(name) now returns the pinned version
+    assert json.loads((lib / "digit" / "aliases.json").read_text())["pinned"] == 1
+    page.wait_for_function("document.querySelector('#ntpt-library .jp-ntpt-entry[data-name=\"digit\"] "
+                           ".jp-ntpt-pinned') !== null")
+    assert "returns v1 (pinned)" in digit.locator(".jp-ntpt-pinned").inner_text()
+    digit.scroll_into_view_if_needed()
+    shot(page, "lab_versions_pin.png")
+    digit.locator('.jp-ntpt-historyItem[data-version="1"] .jp-ntpt-unpin').click()
+    _status_has(page, "Unpinned digit")
+    assert Library(lib).load("digit").origin["version"] == 2
