@@ -29,6 +29,7 @@ import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from .domains import Domain
@@ -143,10 +144,11 @@ class Graph:
         return names
 
     def target_name(self, t: Any) -> str:
-        for name, (obj, _) in self._names().items():
-            if obj is t:
-                return name
-        raise KeyError(getattr(t, "name", t))
+        return self._name_of[id(t)]
+
+    @cached_property
+    def _name_of(self) -> dict[int, str]:
+        return {id(obj): name for name, (obj, _) in self._names().items()}
 
     # -- printouts ----------------------------------------------------------------------------------
     def tabular(self) -> str:
@@ -164,7 +166,7 @@ class Graph:
         widths = [max(len(row[c]) for row in rows) for c in range(5)]
         lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in rows]
         for k, t in self.outputs.items():
-            lines.append(f"{k}  -> {r.arg_text(t)}")
+            lines.append(f"{k}  -> {r.term(t)}")
         return "\n".join(lines) + "\n"
 
     def python(self) -> str:
@@ -250,9 +252,6 @@ class _Renderer:
         if t is None or isinstance(t, int):
             return repr(t)
         return self.expr_or_var(t)
-
-    def arg_text(self, t: Term, loop: Loop | None = None, i: int = -1, a: int = -1) -> str:
-        return self.term(t, loop, i, a)
 
     def args_text(self, n: Node, loop: Loop | None = None, i: int = -1) -> str:
         if n.op == "neural":  # the cell it reads: tape[i + 1], grid[0, 1], _at(grid, pos, cols=2)

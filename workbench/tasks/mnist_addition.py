@@ -522,11 +522,6 @@ def _label_reader() -> NeuralFunction:
     return PERCEPTION.function("digit", Digit)
 
 
-def LabelReader() -> torch.nn.Module:  # noqa: N802 - kept for callers of the former class
-    """Perfect perception as a module: logits that pick the label written in a :func:`label_tapes` image."""
-    return _label_reader().module
-
-
 def oracle_digit() -> NeuralFunction:
     """A digit function with perfect perception on :func:`label_tapes` images (no parameters)."""
     return _label_reader()
@@ -571,7 +566,7 @@ __all__ = [
     "FULL_ADD", "MOD10", "DIV10", "AdditionData", "Evaluation", "make_sketch", "make_learned_sketch",
     "hole_names", "intended_assignment", "build_data", "load_data", "sum_targets", "numbers_from_digits",
     "sum_digits_to_int", "evaluate", "label_tapes", "oracle_forward", "probe_digits",
-    "perfect_perception_accuracy", "judge_program", "oracle_digit", "LabelReader", "Recipe", "RECIPES",
+    "perfect_perception_accuracy", "judge_program", "oracle_digit", "Recipe", "RECIPES",
     "recipe_for", "epoch_recipe", "train_addition", "TrainRun", "RandomShift", "AveragedNet", "describe_carry", "digit_function",
     "tape_type", "output_names",
 ]
